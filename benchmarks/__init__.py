@@ -1,0 +1,1 @@
+"""Benchmarks on public data with ground truth; results land in ``benchmarks/results``."""
