@@ -1,0 +1,171 @@
+"""Pipeline settings and device budgets: the one schema that owns the defaults.
+
+``configs/default.yaml`` spells out these defaults; a ``--config FILE`` overrides any subset
+of keys. Device profiles (``configs/devices/<name>.yaml``) hold latency and memory budgets.
+Unknown keys and out-of-range values raise :class:`ConfigError`.
+"""
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sensing.errors import ConfigError
+
+#: Folder of the shipped YAML files (the repository's ``configs/``).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """long_side_px: processing resolution (long side of the rectified views, pixels).
+    photometric: how the right view's exposure is matched to the left's:
+    ``gain_offset`` (per-channel mean and spread), ``histogram`` or ``none``.
+    """
+
+    long_side_px: int = 640
+    photometric: str = "gain_offset"
+
+
+@dataclass(frozen=True)
+class StereoConfig:
+    """method: a registered matcher (``sgbm``). The disparity search range at the processing
+    resolution is ``max_disparity_px`` when set, else f·B / ``min_depth_m``, capped at
+    ``max_disparity_cap_px``. ``params`` go to the matcher's constructor.
+    """
+
+    method: str = "sgbm"
+    max_disparity_px: int | None = None
+    min_depth_m: float = 0.35
+    max_disparity_cap_px: int = 192
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConfidenceConfig:
+    """Cues (each in [0, 1]) combined into the confidence (see :mod:`sensing.confidence`):
+    left-right consistency (1 at 0 px disagreement, 0 at ``lr_tolerance_px``), uniqueness
+    (relative margin of the chosen matching cost over the best rival at least 2 px away, 1 at
+    ``uniqueness_margin``; enters with weight ``uniqueness_weight``) and texture (local
+    intensity gradient, 1 at ``texture_grey_levels`` grey levels per pixel). Pixels below ``threshold`` are marked unknown in the outputs;
+    stereo depth is trusted when at least ``min_coverage`` of the pixels are confident.
+    """
+
+    lr_tolerance_px: float = 2.0
+    uniqueness_margin: float = 0.03
+    uniqueness_weight: float = 0.5
+    texture_grey_levels: float = 1.5
+    threshold: float = 0.3
+    min_coverage: float = 0.25
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    device: str = "cpu-2core"
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    stereo: StereoConfig = field(default_factory=StereoConfig)
+    confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
+
+    def __post_init__(self) -> None:
+        _check_range("preprocess.long_side_px", self.preprocess.long_side_px, 64, 4096)
+        if self.preprocess.photometric not in ("gain_offset", "histogram", "none"):
+            raise ConfigError(
+                f"preprocess.photometric must be gain_offset, histogram or none, got {self.preprocess.photometric!r}"
+            )
+        if self.stereo.max_disparity_px is not None:
+            _check_range("stereo.max_disparity_px", self.stereo.max_disparity_px, 1, 1024)
+        _check_range("stereo.min_depth_m", self.stereo.min_depth_m, 0.01, 1000.0)
+        _check_range("stereo.max_disparity_cap_px", self.stereo.max_disparity_cap_px, 16, 1024)
+        _check_range("confidence.lr_tolerance_px", self.confidence.lr_tolerance_px, 0.1, 100.0)
+        _check_range("confidence.uniqueness_margin", self.confidence.uniqueness_margin, 1e-3, 10.0)
+        _check_range("confidence.uniqueness_weight", self.confidence.uniqueness_weight, 0.0, 1.0)
+        _check_range("confidence.texture_grey_levels", self.confidence.texture_grey_levels, 1e-3, 255.0)
+        _check_range("confidence.threshold", self.confidence.threshold, 0.0, 1.0)
+        _check_range("confidence.min_coverage", self.confidence.min_coverage, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """Budgets of one device class: wall time per stage and in total (ms), peak RSS (MB),
+    and the number of CPU threads the pipeline may use."""
+
+    name: str
+    threads: int
+    total_ms: float
+    peak_rss_mb: float
+    stage_ms: dict[str, float]
+    description: str = ""
+
+
+def config_from_dict(data: dict[str, Any] | None) -> PipelineConfig:
+    """Defaults overridden by ``data`` (nested dicts as in the YAML); unknown keys raise."""
+    return _build(PipelineConfig, data or {}, "")
+
+
+def config_to_dict(config: PipelineConfig) -> dict[str, Any]:
+    """The resolved settings as plain nested dicts (as saved in ``report.json``)."""
+    return dataclasses.asdict(config)
+
+
+def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
+    """Defaults, overridden by the YAML file at ``path`` when given."""
+    if path is None:
+        return PipelineConfig()
+    return config_from_dict(_read_yaml(Path(path)))
+
+
+def load_device_profile(name: str) -> DeviceProfile:
+    """Read ``configs/devices/<name>.yaml``."""
+    path = CONFIG_DIR / "devices" / f"{name}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in (CONFIG_DIR / "devices").glob("*.yaml"))
+        raise ConfigError(f"unknown device profile {name!r}; available: {available}")
+    data = _read_yaml(path)
+    try:
+        profile = DeviceProfile(name=name, **data)
+    except TypeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    _check_range(f"{name}.threads", profile.threads, 1, 256)
+    for stage, budget in profile.stage_ms.items():
+        _check_range(f"{name}.stage_ms.{stage}", budget, 0.0, 1e7)
+    return profile
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {[prefix + k for k in unknown]}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for key, value in data.items():
+        sub = fields[key].default_factory if fields[key].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(sub):
+            kwargs[key] = _build(sub, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"{prefix or 'config'}: {error}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings")
+    return data
+
+
+def _check_range(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
+        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")

@@ -1,0 +1,238 @@
+"""The orchestrator: runs the stages in order, timing each and measuring its peak memory.
+
+Stages: ``preprocess`` (bit depth, resolution, exposure, black/saturated/identical checks),
+``rectify`` (undistortion + factory rectification + valid crop + resize, swapped-view check),
+``stereo`` (the configured matcher), ``confidence`` (left-right, uniqueness, texture; decides
+whether stereo depth is trusted) and ``depth`` (metric depth). A stage that cannot work on
+its input raises :class:`StageError`; the run then stops and says why.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import cv2
+import numpy as np
+
+from calibration.rectify import Rectifier
+from sensing import pair_checks
+from sensing.config import DeviceProfile, PipelineConfig, config_to_dict, load_device_profile
+from sensing.confidence import stereo_confidence
+from sensing.depth import depth_from_disparity
+from sensing.errors import StageError
+from sensing.preprocess import preprocess_capture
+from sensing.resources import peak_rss_mb, reset_peak_rss
+from sensing.stereo import StereoMatcher, build_matcher, right_disparity, round_up_disparities
+from sensing.types import ConfidenceMap, DepthMap, DisparityMap, RectifiedPair, StageRecord, StereoCapture
+
+log = logging.getLogger(__name__)
+
+STAGES = ("preprocess", "rectify", "stereo", "confidence", "depth")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class PipelineResult:
+    """Everything one run produced.
+
+    ok : False when a stage stopped the run (then ``reasons`` says why and the maps are None)
+    depth_source : ``"stereo"`` or ``"none"`` (stereo ran but too little of it is confident)
+    disparity : the left view's disparity, unknown where not confident (all unknown when
+        ``depth_source == "none"``); confidence and depth likewise
+    """
+
+    ok: bool
+    capture: StereoCapture
+    config: PipelineConfig
+    profile: DeviceProfile
+    stages: list[StageRecord]
+    depth_source: str
+    reasons: list[str]
+    total_ms: float
+    rectified: RectifiedPair | None = None
+    disparity: DisparityMap | None = None
+    confidence: ConfidenceMap | None = None
+    depth: DepthMap | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def report(self) -> dict[str, Any]:
+        """The JSON-ready ``report.json`` content."""
+        peak = max((s.peak_rss_mb for s in self.stages), default=0.0)
+        return {
+            "ok": self.ok,
+            "input": self.capture.summary(),
+            "config": config_to_dict(self.config),
+            "device": {
+                "profile": self.profile.name,
+                "threads": self.profile.threads,
+                "budget_total_ms": self.profile.total_ms,
+                "budget_peak_rss_mb": self.profile.peak_rss_mb,
+            },
+            "stages": [s.to_dict() for s in self.stages],
+            "depth_source": self.depth_source,
+            "reasons": self.reasons,
+            "total_ms": round(self.total_ms, 3),
+            "total_within_budget": self.total_ms <= self.profile.total_ms,
+            "peak_rss_mb": round(peak, 1),
+            "peak_rss_within_budget": peak <= self.profile.peak_rss_mb,
+            **self.details,
+        }
+
+
+class _Stopped(Exception):
+    """Raised inside :func:`run_pipeline` after a stage failed and was recorded."""
+
+
+class _StageRunner:
+    def __init__(self, profile: DeviceProfile) -> None:
+        self.profile = profile
+        self.records: list[StageRecord] = []
+
+    def run(self, name: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        reset_peak_rss()
+        start = time.perf_counter()
+        try:
+            output = function(*args, **kwargs)
+        except StageError as error:
+            self._record(name, "failed", start, str(error))
+            raise _Stopped(f"{name}: {error}") from error
+        self._record(name, "ok", start)
+        return output
+
+    def _record(self, name: str, status: str, start: float, message: str = "") -> None:
+        ms = (time.perf_counter() - start) * 1000.0
+        budget = self.profile.stage_ms.get(name)
+        within = None if budget is None else ms <= budget
+        self.records.append(StageRecord(name, status, ms, peak_rss_mb(), budget, within, message))
+        log.debug("stage %s %s in %.1f ms", name, status, ms)
+
+    def skipped_rest(self) -> list[StageRecord]:
+        done = {r.name for r in self.records}
+        return self.records + [
+            StageRecord(n, "skipped", 0.0, 0.0, self.profile.stage_ms.get(n), None) for n in STAGES if n not in done
+        ]
+
+
+def search_range_px(rectified: RectifiedPair, config: PipelineConfig) -> int:
+    """Disparity search range at processing resolution: the configured one, or f·B / min depth."""
+    if config.stereo.max_disparity_px is not None:
+        return round_up_disparities(config.stereo.max_disparity_px)
+    needed = rectified.focal_px * rectified.baseline_m / config.stereo.min_depth_m
+    return round_up_disparities(min(needed, config.stereo.max_disparity_cap_px))
+
+
+def run_pipeline(
+    capture: StereoCapture,
+    config: PipelineConfig | None = None,
+    *,
+    profile: DeviceProfile | None = None,
+    rectifier: Rectifier | None = None,
+    matcher: StereoMatcher | None = None,
+) -> PipelineResult:
+    """Run all stages on one capture.
+
+    Parameters
+    ----------
+    capture : a loaded capture (see :func:`sensing.capture.load_capture`)
+    config : settings; defaults when None
+    profile : device budgets and threads; ``config.device``'s profile when None
+    rectifier, matcher : reuse across captures to keep cached maps and built matchers
+    """
+    config = config or PipelineConfig()
+    profile = profile or load_device_profile(config.device)
+    rectifier = rectifier or Rectifier()
+    matcher = matcher or build_matcher(config.stereo.method, **config.stereo.params)
+    cv2.setNumThreads(profile.threads)
+    runner = _StageRunner(profile)
+    start = time.perf_counter()
+    details: dict[str, Any] = {}
+
+    def finish(ok: bool, depth_source: str, reasons: list[str], **maps: Any) -> PipelineResult:
+        return PipelineResult(
+            ok, capture, config, profile, runner.skipped_rest(), depth_source, reasons,
+            (time.perf_counter() - start) * 1000.0, details=details, **maps,
+        )
+
+    try:
+        prepared = runner.run("preprocess", _preprocess, capture, config)
+        details["photometric"] = prepared.photometric
+        rectified = runner.run("rectify", _rectify, prepared, config, rectifier)
+        max_disparity = search_range_px(rectified, config)
+        details["rectification"] = {
+            "size_wh": [rectified.size_hw[1], rectified.size_hw[0]],
+            "focal_px": round(rectified.focal_px, 3),
+            "baseline_m": round(rectified.baseline_m, 6),
+        }
+        disparity = runner.run(
+            "stereo", matcher.match, rectified.left, rectified.right, max_disparity_px=max_disparity
+        )
+        confidence = runner.run("confidence", _confidence, rectified, disparity, matcher, max_disparity, config)
+    except _Stopped as stop:
+        return finish(False, "none", [str(stop)])
+
+    confident = confidence.values >= config.confidence.threshold
+    coverage = float(confident.mean())
+    details["stereo"] = {
+        "method": matcher.name,
+        "max_disparity_px": max_disparity,
+        "density": round(float(disparity.valid.mean()), 4),
+        "confident_coverage": round(coverage, 4),
+        "confidence_threshold": config.confidence.threshold,
+    }
+    reasons: list[str] = []
+    depth_source = "stereo"
+    if coverage < config.confidence.min_coverage:
+        depth_source = "none"
+        reasons.append(
+            f"only {100 * coverage:.1f}% of pixels have confident stereo (need {100 * config.confidence.min_coverage:.0f}%)"
+        )
+        confident = np.zeros_like(confident)
+    trusted = disparity.masked(confident)
+    depth = runner.run(
+        "depth", depth_from_disparity, trusted, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
+    )
+    if depth.valid.any():
+        details["depth"] = {
+            "median_m": round(float(np.median(depth.depth_m[depth.valid])), 4),
+            "p5_m": round(float(np.percentile(depth.depth_m[depth.valid], 5)), 4),
+            "p95_m": round(float(np.percentile(depth.depth_m[depth.valid], 95)), 4),
+            "valid_fraction": round(float(depth.valid.mean()), 4),
+        }
+    return finish(True, depth_source, reasons, rectified=rectified, disparity=trusted, confidence=confidence, depth=depth)
+
+
+def _preprocess(capture: StereoCapture, config: PipelineConfig):
+    prepared = preprocess_capture(
+        capture, long_side_px=config.preprocess.long_side_px, photometric=config.preprocess.photometric
+    )
+    pair_checks.check_exposure(prepared.left, prepared.right)
+    pair_checks.check_distinct(prepared.left, prepared.right)
+    return prepared
+
+
+def _rectify(prepared, config: PipelineConfig, rectifier: Rectifier) -> RectifiedPair:
+    left, right, rect = rectifier.rectify_pair(
+        prepared.left, prepared.right, prepared.calibration, long_side_px=config.preprocess.long_side_px
+    )
+    pair_checks.check_not_swapped(left, right)
+    return RectifiedPair(left, right, rect.focal_px, rect.baseline_m, rect.P1, rect.P2)
+
+
+def _confidence(
+    rectified: RectifiedPair, disparity: DisparityMap, matcher: StereoMatcher, max_disparity: int, config: PipelineConfig
+) -> ConfidenceMap:
+    right = right_disparity(matcher, rectified.left, rectified.right, max_disparity_px=max_disparity)
+    settings = config.confidence
+    return stereo_confidence(
+        rectified.left,
+        rectified.right,
+        disparity,
+        right,
+        max_disparity_px=max_disparity,
+        lr_tolerance_px=settings.lr_tolerance_px,
+        uniqueness_margin=settings.uniqueness_margin,
+        uniqueness_weight=settings.uniqueness_weight,
+        texture_grey_levels=settings.texture_grey_levels,
+    )
