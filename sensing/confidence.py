@@ -42,22 +42,23 @@ def uniqueness(left_image: np.ndarray, right_image: np.ndarray, disparity: Dispa
     [0, 1], where costs are 5x5 SAD of grey levels and the rival is the cheapest integer
     disparity at least 2 px away from the chosen one (rounded).
     """
-    grey_l = cv2.cvtColor(left_image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    grey_r = cv2.cvtColor(right_image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    grey_l = cv2.cvtColor(left_image, cv2.COLOR_BGR2GRAY)
+    grey_r = cv2.cvtColor(right_image, cv2.COLOR_BGR2GRAY)
     height, width = grey_l.shape
-    levels = max(3, int(max_disparity_px) + 1)
-    chosen = np.clip(np.rint(np.where(disparity.valid, disparity.values_px, 0)), 0, levels - 1).astype(np.float32)
-    best = np.zeros_like(grey_l)
-    rival = np.full_like(grey_l, np.inf)
-    shifted = np.empty_like(grey_r)
+    levels = min(width - 1, max(3, int(max_disparity_px) + 1))
+    chosen = np.rint(np.where(disparity.valid, disparity.values_px, 0)).astype(np.int32)
+    best = np.zeros((height, width), np.uint16)
+    rival = np.full((height, width), np.iinfo(np.uint16).max, np.uint16)
+    window = (_COST_WINDOW_PX, _COST_WINDOW_PX)
     for d in range(levels):
-        shifted[:, d:] = grey_r[:, : width - d]
-        shifted[:, :d] = grey_r[:, :1]
-        cost = cv2.blur(cv2.absdiff(grey_l, shifted), (_COST_WINDOW_PX, _COST_WINDOW_PX))
-        distance = np.abs(chosen - d)
-        np.copyto(best, cost, where=distance == 0)
-        np.minimum(rival, cost, out=rival, where=distance >= 2)
-    ratio = (rival - best) / np.maximum(rival, 1e-3)
+        # Window sums of |left(x) - right(x - d)| for x >= d (uint16: at most 25 * 255).
+        cost = cv2.boxFilter(cv2.absdiff(grey_l[:, d:], grey_r[:, : width - d]), cv2.CV_16U, window, normalize=False)
+        distance = np.abs(chosen[:, d:] - d)
+        np.copyto(best[:, d:], cost, where=distance == 0)
+        np.minimum(rival[:, d:], cost, out=rival[:, d:], where=distance >= 2)
+    best = best.astype(np.float32)
+    rival = rival.astype(np.float32)
+    ratio = (rival - best) / np.maximum(rival, 1.0)
     return np.clip(ratio / margin, 0.0, 1.0).astype(np.float32)
 
 

@@ -26,6 +26,6 @@ def depth_from_disparity(disparity: DisparityMap, *, focal_px: float, baseline_m
 
 
 def depth_to_millimetres(depth: DepthMap) -> np.ndarray:
-    """(H, W) uint16 millimetres for ``depth.png``: 0 = unknown, far depths clipped to 65535."""
-    millimetres = np.where(depth.valid, np.rint(depth.depth_m * 1000.0), 0)
-    return np.clip(millimetres, 0, np.iinfo(np.uint16).max).astype(np.uint16)
+    """(H, W) uint16 millimetres for ``depth.png``: 0 = unknown; known depths clipped to [1, 65535]."""
+    millimetres = np.clip(np.rint(np.where(depth.valid, depth.depth_m, 0.0) * 1000.0), 1, np.iinfo(np.uint16).max)
+    return np.where(depth.valid, millimetres, 0).astype(np.uint16)

@@ -1,0 +1,220 @@
+"""``glassdepth``: the command line. Parses arguments, calls the library, renders progress.
+
+Exit codes: 0 success; 1 internal error (a bug: please report it with ``--debug`` output);
+2 bad input, calibration, configuration or usage; 3 the pipeline stopped because a stage
+could not work on the capture (e.g. a black or swapped view); the reason is printed.
+"""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from sensing.errors import GlassdepthError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_STOPPED = 0, 1, 2, 3
+DEFAULT_RESULTS = Path("benchmarks") / "results"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except GlassdepthError as error:
+        _error(str(error))
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if args.debug:
+            raise
+        _error(f"internal error ({type(error).__name__}: {error}); rerun with --debug for the traceback")
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser = argparse.ArgumentParser(
+        prog="glassdepth", description="Depth from smart-glasses stereo captures.", parents=[common],
+        epilog="exit codes: 0 ok, 1 internal error, 2 bad input/usage, 3 pipeline stopped (reason printed)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    process = commands.add_parser("process", parents=[common], help="run the pipeline on one capture")
+    process.add_argument("capture", type=Path, help="capture folder (left.*, right.*, calibration.json) or EuRoC sequence")
+    process.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_pipeline_options(process)
+    frame = process.add_mutually_exclusive_group()
+    frame.add_argument("--frame", type=int, help="frame index in an EuRoC sequence (default 0)")
+    frame.add_argument("--timestamp", type=int, help="frame timestamp (ns) in an EuRoC sequence")
+    process.set_defaults(handler=_process)
+
+    stereo = commands.add_parser("stereo", parents=[common], help="disparity of an already rectified pair")
+    stereo.add_argument("left", type=Path)
+    stereo.add_argument("right", type=Path)
+    stereo.add_argument("--out", type=Path, required=True, help="disparity PFM to write (float32 px, inf = unknown)")
+    stereo.add_argument("--method", default="sgbm", help="stereo method (default sgbm)")
+    stereo.add_argument("--max-disparity", type=int, help="search range in px (default: a quarter of the width, at most 256)")
+    stereo.set_defaults(handler=_stereo)
+
+    evaluate = commands.add_parser("eval", parents=[common], help="accuracy benchmarks")
+    eval_commands = evaluate.add_subparsers(dest="what", required=True, metavar="WHAT")
+    eval_stereo = eval_commands.add_parser("stereo", parents=[common], help="stereo methods against ground truth")
+    eval_stereo.add_argument("--data", type=Path, required=True, help="data root holding stereo/<dataset>/<scene>")
+    eval_stereo.add_argument("--datasets", help="comma-separated datasets (default: all)")
+    eval_stereo.add_argument("--method", default="sgbm", help="comma-separated stereo methods (default sgbm)")
+    eval_stereo.add_argument("--out", type=Path, help=f"JSON to write (default {DEFAULT_RESULTS}/eval_stereo_<methods>.json)")
+    eval_stereo.set_defaults(handler=_eval_stereo)
+
+    demo = commands.add_parser("demo", parents=[common], help="run the pipeline on the built-in Motorcycle sample")
+    demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default ./demo_out)")
+    demo.set_defaults(handler=_demo)
+
+    bench = commands.add_parser("bench", parents=[common], help="latency and memory benchmarks")
+    bench_commands = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
+    bench_process = bench_commands.add_parser("process", parents=[common], help="pipeline latency and memory at 640x480")
+    bench_process.add_argument("--capture", type=Path, help="capture to time (default: the demo scene at 640x480)")
+    bench_process.add_argument("--repeats", type=int, default=20, help="timed runs after one warm-up (default 20)")
+    bench_process.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "process_640x480.json", help="JSON to write")
+    _add_pipeline_options(bench_process)
+    bench_process.set_defaults(handler=_bench_process)
+    return parser
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML settings overriding the defaults (see configs/default.yaml)")
+    parser.add_argument("--device", help="device budget profile in configs/devices/ (overrides the config's)")
+
+
+def _load_config(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from sensing.config import load_config, load_device_profile
+
+    config = load_config(args.config)
+    if args.device:
+        config = replace(config, device=args.device)
+    load_device_profile(config.device)
+    return config
+
+
+def _process(args: argparse.Namespace) -> int:
+    from sensing.capture import load_capture
+
+    config = _load_config(args)
+    capture = load_capture(args.capture, frame=args.frame, timestamp_ns=args.timestamp)
+    return _run_and_write(capture, config, args.out)
+
+
+def _run_and_write(capture, config, out: Path) -> int:
+    from sensing.outputs import write_outputs
+    from sensing.pipeline import run_pipeline
+
+    result = run_pipeline(capture, config)
+    if not result.ok:
+        _error(f"pipeline stopped: {'; '.join(result.reasons)} (nothing written)")
+        return EXIT_STOPPED
+    write_outputs(result, out)
+    for record in result.stages:
+        budget = "" if record.budget_ms is None else f" / {record.budget_ms:.0f} ms budget"
+        flag = "" if record.within_budget is not False else "  OVER BUDGET"
+        print(f"  {record.name:<11} {record.ms:7.1f} ms{budget}, peak RSS {record.peak_rss_mb:.0f} MB{flag}")
+    print(f"  {'total':<11} {result.total_ms:7.1f} ms / {result.profile.total_ms:.0f} ms budget")
+    depth = result.details.get("depth")
+    summary = f"depth source: {result.depth_source}"
+    if depth:
+        summary += f", median depth {depth['median_m']:.2f} m over {100 * depth['valid_fraction']:.0f}% of pixels"
+    print(summary)
+    for reason in result.reasons:
+        print(f"  reason: {reason}")
+    print(f"results in {out}")
+    return EXIT_OK
+
+
+def _stereo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sensing.errors import InputError
+    from sensing.fileio import read_image, write_image_atomic
+    from sensing.preprocess import to_uint8_bgr, white_level
+    from sensing.stereo import build_matcher
+
+    if args.out.suffix.lower() != ".pfm":
+        raise InputError(f"--out must name a .pfm file, got {args.out}")
+    left, right = read_image(args.left), read_image(args.right)
+    if left.shape[:2] != right.shape[:2]:
+        raise InputError(f"left is {left.shape[1]}x{left.shape[0]} but right is {right.shape[1]}x{right.shape[0]}")
+    level = white_level(left, right)
+    left, right = (to_uint8_bgr(image, white_level=level) for image in (left, right))
+    max_disparity = args.max_disparity or min(256, left.shape[1] // 4)
+    if max_disparity <= 0:
+        raise InputError(f"--max-disparity must be positive, got {max_disparity}")
+    disparity = build_matcher(args.method).match(left, right, max_disparity_px=max_disparity)
+    write_image_atomic(args.out, disparity.values_px)
+    print(f"disparity ({100 * float(np.mean(disparity.valid)):.1f}% of pixels) written to {args.out}")
+    return EXIT_OK
+
+
+def _eval_stereo(args: argparse.Namespace) -> int:
+    from benchmarks.datasets import list_stereo_scenes
+    from benchmarks.stereo_eval import evaluate_methods
+    from sensing.fileio import write_json_atomic
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    datasets = args.datasets.split(",") if args.datasets else None
+    scenes = list_stereo_scenes(args.data, datasets)
+    with tqdm(total=len(scenes) * len(methods), unit="scene", file=sys.stderr) as bar:
+
+        def progress(score) -> None:
+            bar.set_postfix_str(f"{score.dataset}/{score.scene}")
+            bar.update()
+
+        reports = evaluate_methods(args.data, datasets, methods, on_scene=progress)
+    for report in reports:
+        print(f"\n{report.method}\n{report.format_table()}")
+    out = args.out or DEFAULT_RESULTS / f"eval_stereo_{'_'.join(methods)}.json"
+    payload = {"data_root": str(args.data), "reports": [report.to_dict() for report in reports]}
+    print(f"\nwrote {write_json_atomic(out, payload)}")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sensing.capture import load_capture
+    from sensing.config import PipelineConfig
+    from sensing.demo_capture import build_demo_capture
+
+    capture_dir = build_demo_capture(args.out / "capture")
+    print(f"demo capture (scikit-image's Middlebury Motorcycle pair with a simulated glasses calibration) in {capture_dir}")
+    return _run_and_write(load_capture(capture_dir), PipelineConfig(), args.out / "result")
+
+
+def _bench_process(args: argparse.Namespace) -> int:
+    from benchmarks.process_bench import bench_process, default_bench_capture, format_bench
+    from sensing.capture import load_capture
+    from sensing.fileio import write_json_atomic
+
+    if args.repeats < 1:
+        raise GlassdepthError(f"--repeats must be at least 1, got {args.repeats}")
+    config = _load_config(args)
+    capture = load_capture(args.capture) if args.capture else default_bench_capture()
+    with tqdm(total=args.repeats, unit="run", file=sys.stderr) as bar:
+        results = bench_process(capture, config=config, repeats=args.repeats, on_repeat=lambda _: bar.update())
+    print(format_bench(results))
+    print(f"wrote {write_json_atomic(args.out, results)}")
+    return EXIT_OK
+
+
+def _error(message: str) -> None:
+    print(f"glassdepth: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

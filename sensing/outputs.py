@@ -1,0 +1,87 @@
+"""Writing a pipeline result to its output folder, all or nothing.
+
+Every file is first written into a temporary folder beside the output folder; only when all
+of them exist are they moved into place (``report.json`` last), so a failure never leaves a
+half-written result behind.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sensing.depth import depth_to_millimetres
+from sensing.fileio import write_image_atomic, write_json_atomic
+from sensing.pipeline import PipelineResult
+from sensing.types import DisparityMap
+
+OUTPUT_FILES = (
+    "disparity.pfm",
+    "depth.png",
+    "confidence.png",
+    "rectified_left.png",
+    "rectified_right.png",
+    "disparity_preview.png",
+    "report.json",
+)
+
+
+def disparity_preview(disparity: DisparityMap, *, max_disparity_px: float | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 BGR turbo colour map of the disparity (near = red), black where unknown."""
+    values = np.where(disparity.valid, disparity.values_px, 0.0)
+    top = max_disparity_px or (float(values[disparity.valid].max()) if disparity.valid.any() else 1.0)
+    scaled = np.clip(values / max(top, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+    preview = cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO)
+    preview[~disparity.valid] = 0
+    return preview
+
+
+def git_revision() -> str | None:
+    """The source tree's commit (with ``-dirty`` if modified), or None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        described = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True, text=True, timeout=5, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return described.stdout.strip() or None
+
+
+def write_outputs(result: PipelineResult, out_dir: str | os.PathLike) -> Path:
+    """Write the files of :data:`OUTPUT_FILES` for a successful run into ``out_dir``.
+
+    disparity.pfm : float32 px, rectified left view at processing resolution, ``inf`` = unknown
+    depth.png : uint16 millimetres, 0 = unknown
+    confidence.png : uint8, confidence · 255
+    rectified_left.png, rectified_right.png : the rectified views (8-bit BGR)
+    disparity_preview.png : colour-mapped disparity
+    report.json : input summary, config, stages, depth source, reasons, timings
+    """
+    if not result.ok or result.disparity is None:
+        raise ValueError("only a completed pipeline run has outputs to write")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        write_image_atomic(staging / "disparity.pfm", result.disparity.values_px)
+        write_image_atomic(staging / "depth.png", depth_to_millimetres(result.depth))
+        write_image_atomic(staging / "confidence.png", np.rint(result.confidence.values * 255).astype(np.uint8))
+        write_image_atomic(staging / "rectified_left.png", result.rectified.left)
+        write_image_atomic(staging / "rectified_right.png", result.rectified.right)
+        write_image_atomic(
+            staging / "disparity_preview.png",
+            disparity_preview(result.disparity, max_disparity_px=result.details["stereo"]["max_disparity_px"]),
+        )
+        write_json_atomic(staging / "report.json", {**result.report(), "git_revision": git_revision()})
+        out_dir.mkdir(exist_ok=True)
+        for name in OUTPUT_FILES:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
