@@ -52,7 +52,11 @@ class StereoRectification:
 
 
 def stereo_rectify(calib: StereoCalibration, *, long_side_px: int) -> StereoRectification:
-    """Rectification of ``calib`` cropped to the common valid region, resized to ``long_side_px``.
+    """Rectification of ``calib`` cropped to the common valid region, at ``long_side_px``.
+
+    ``long_side_px`` is the long side the full sensor image would have at the processing
+    resolution; the crop to the valid region then makes the views somewhat smaller, never
+    upsampled.
 
     The rotations are OpenCV's (``cv2.stereoRectify``, which depends only on R and T); the
     projection is chosen here so that it works the same for pinhole and fisheye cameras:
@@ -77,7 +81,7 @@ def stereo_rectify(calib: StereoCalibration, *, long_side_px: int) -> StereoRect
             f"after rectification the two views share only {100 * area / (width * height):.0f}% of the image; "
             "the calibration's R/T do not describe overlapping cameras"
         )
-    scale = long_side_px / max(x1 - x0, y1 - y0)
+    scale = long_side_px / max(width, height)
     size_wh = (int(round((x1 - x0) * scale)), int(round((y1 - y0) * scale)))
     K = provisional.copy()
     K[0, 2] -= x0
@@ -105,7 +109,8 @@ def largest_valid_rectangle(valid: np.ndarray) -> tuple[int, int, int, int]:
     """An axis-aligned rectangle (x0, y0, x1, y1), exclusive ends, holding only True pixels.
 
     Greedy: start from the bounding box of ``valid`` ((H, W) bool) and peel off whichever
-    border row or column holds the largest fraction of invalid pixels until none remains.
+    border row or column holds the largest fraction of invalid pixels until none remains;
+    invalid pixels enclosed by a valid border are cut away with the smallest loss of area.
     Exact for the convex regions rectification produces; a good inner bound otherwise.
     """
     rows = np.flatnonzero(valid.any(axis=1))
@@ -123,7 +128,20 @@ def largest_valid_rectangle(valid: np.ndarray) -> tuple[int, int, int, int]:
         }
         side = max(bad, key=bad.get)
         if bad[side] == 0:
-            break
+            if window.all():
+                break
+            # Valid border around an invalid hole: keep the largest part beside the hole's bounding box.
+            hole_rows = np.flatnonzero(~window.all(axis=1))
+            hole_cols = np.flatnonzero(~window.all(axis=0))
+            h, w = window.shape
+            cuts = {
+                (x0, y0, x1, y0 + hole_rows[0]): hole_rows[0] * w,
+                (x0, y0 + hole_rows[-1] + 1, x1, y1): (h - hole_rows[-1] - 1) * w,
+                (x0, y0, x0 + hole_cols[0], y1): hole_cols[0] * h,
+                (x0 + hole_cols[-1] + 1, y0, x1, y1): (w - hole_cols[-1] - 1) * h,
+            }
+            x0, y0, x1, y1 = max(cuts, key=cuts.get)
+            continue
         if side == "top":
             y0 += 1
         elif side == "bottom":
@@ -142,7 +160,44 @@ def _valid_mask(camera: CameraModel, R: np.ndarray, K_new: np.ndarray, size_wh: 
     else:
         map_x, map_y = cv2.initUndistortRectifyMap(camera.K, camera.D, R, K_new, size_wh, cv2.CV_32FC1)
     # Half a pixel inside the border, so bilinear sampling never reads outside the image.
-    return (map_x >= 0) & (map_x <= camera.width - 1) & (map_y >= 0) & (map_y <= camera.height - 1)
+    inside = (map_x >= 0) & (map_x <= camera.width - 1) & (map_y >= 0) & (map_y <= camera.height - 1)
+    # Rays beyond the angle where the distortion polynomial folds back also land inside the
+    # image (mirrored content); they are not valid either.
+    width, height = size_wh
+    camera_from_pixel = R.T @ np.linalg.inv(K_new)
+    max_angle = _max_monotonic_angle(camera)
+    # The rays within max_angle of the axis form a convex cone, so when the view's four corners
+    # lie inside it, every pixel does (the usual case: no per-pixel work).
+    corners = np.array([[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]]) @ camera_from_pixel.T
+    if np.arctan2(np.hypot(corners[:, 0], corners[:, 1]), corners[:, 2]).max() < max_angle:
+        return inside
+    u = np.arange(width, dtype=np.float32)[None, :]
+    v = np.arange(height, dtype=np.float32)[:, None]
+    x, y, z = (row[0] * u + row[1] * v + row[2] for row in camera_from_pixel.astype(np.float32))  # (H, W) rays
+    tan_max = np.float32(np.tan(min(max_angle, np.radians(89.9))))
+    return inside & (z > 0) & (x * x + y * y < tan_max * tan_max * z * z)
+
+
+def _max_monotonic_angle(camera: CameraModel) -> float:
+    """Angle off the optical axis (radians) up to which the radial distortion is monotonic.
+
+    Beyond it the distorted radius shrinks again, so rays far outside the field of view
+    map back into the image. Tangential and thin-prism terms are ignored (they are small).
+    """
+    theta = np.linspace(0.0, np.radians(89.9), 4000)
+    D = np.zeros(8)
+    D[: min(len(camera.distortion), 8)] = camera.distortion[:8]
+    if camera.model == "fisheye":
+        k1, k2, k3, k4 = D[:4]
+        t2 = theta**2
+        radius = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+    else:
+        k1, k2, _, _, k3, k4, k5, k6 = D
+        r = np.tan(theta)
+        r2 = r**2
+        radius = r * (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    folds = np.flatnonzero(np.diff(radius) <= 0)
+    return float(theta[folds[0]]) if folds.size else float(np.pi / 2)
 
 
 class Rectifier:

@@ -156,7 +156,10 @@ def run_pipeline(
         )
 
     try:
-        prepared = runner.run("preprocess", _preprocess, capture, config)
+        prepared = runner.run(
+            "preprocess", preprocess_capture, capture,
+            long_side_px=config.preprocess.long_side_px, photometric=config.preprocess.photometric,
+        )
         details["photometric"] = prepared.photometric
         rectified = runner.run("rectify", _rectify, prepared, config, rectifier)
         max_disparity = search_range_px(rectified, config)
@@ -164,6 +167,8 @@ def run_pipeline(
             "size_wh": [rectified.size_hw[1], rectified.size_hw[0]],
             "focal_px": round(rectified.focal_px, 3),
             "baseline_m": round(rectified.baseline_m, 6),
+            "P1": rectified.P1.round(6).tolist(),
+            "P2": rectified.P2.round(6).tolist(),
         }
         disparity = runner.run(
             "stereo", matcher.match, rectified.left, rectified.right, max_disparity_px=max_disparity
@@ -201,15 +206,6 @@ def run_pipeline(
             "valid_fraction": round(float(depth.valid.mean()), 4),
         }
     return finish(True, depth_source, reasons, rectified=rectified, disparity=trusted, confidence=confidence, depth=depth)
-
-
-def _preprocess(capture: StereoCapture, config: PipelineConfig):
-    prepared = preprocess_capture(
-        capture, long_side_px=config.preprocess.long_side_px, photometric=config.preprocess.photometric
-    )
-    pair_checks.check_exposure(prepared.left, prepared.right)
-    pair_checks.check_distinct(prepared.left, prepared.right)
-    return prepared
 
 
 def _rectify(prepared, config: PipelineConfig, rectifier: Rectifier) -> RectifiedPair:

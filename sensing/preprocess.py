@@ -13,6 +13,7 @@ import numpy as np
 from skimage.exposure import match_histograms
 
 from calibration.camera import StereoCalibration
+from sensing.pair_checks import check_distinct, check_exposure
 from sensing.types import PreparedPair, StereoCapture
 
 
@@ -82,7 +83,11 @@ def match_exposure(left: np.ndarray, right: np.ndarray, *, method: str) -> tuple
 
 
 def preprocess_capture(capture: StereoCapture, *, long_side_px: int, photometric: str) -> PreparedPair:
-    """Raw capture -> 8-bit BGR views with matched exposure at (about) processing resolution."""
+    """Raw capture -> 8-bit BGR views with matched exposure at (about) processing resolution.
+
+    Raises :class:`StageError` for a black or saturated view or two identical views (checked
+    before the exposure matching, which would otherwise stretch a black frame into noise).
+    """
     level = white_level(capture.left, capture.right)
     left, right, calib = reduce_for_processing(
         to_uint8_bgr(capture.left, white_level=level),
@@ -90,5 +95,7 @@ def preprocess_capture(capture: StereoCapture, *, long_side_px: int, photometric
         capture.calibration,
         long_side_px=long_side_px,
     )
+    check_exposure(left, right)
+    check_distinct(left, right)
     right, info = match_exposure(left, right, method=photometric)
     return PreparedPair(left, right, calib, {**info, "white_level": level})
