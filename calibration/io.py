@@ -62,6 +62,9 @@ def calibration_from_dict(data: Any) -> StereoCalibration:
     missing = [key for key in ("left", "right", "R", "T") if key not in data]
     if missing:
         raise CalibrationError(f"calibration is missing {', '.join(missing)}")
+    unknown = sorted(set(data) - {"left", "right", "R", "T"})
+    if unknown:
+        raise CalibrationError(f"calibration has unknown keys {unknown}; allowed: ['left', 'right', 'R', 'T']")
     calib = StereoCalibration(
         left=camera_from_dict(data["left"], "left"),
         right=camera_from_dict(data["right"], "right"),
@@ -132,7 +135,13 @@ def calibration_from_opencv(path: str | os.PathLike) -> StereoCalibration:
     ``camera_model``) entry of ``fisheye`` selects the Kannala-Brandt model.
     """
     path = Path(path)
-    storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    try:
+        storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except (cv2.error, SystemError) as error:
+        # A malformed or empty file makes the constructor raise cv2.error, which the Python
+        # binding surfaces as SystemError ("returned a result with an exception set").
+        cause = str(error.__cause__ or error).strip()
+        raise CalibrationError(f"OpenCV could not parse {path} as FileStorage YAML/XML: {cause}") from None
     try:
         if not storage.isOpened():
             raise CalibrationError(f"OpenCV could not read {path} as FileStorage YAML/XML")
@@ -141,9 +150,18 @@ def calibration_from_opencv(path: str | os.PathLike) -> StereoCalibration:
             node = storage.getNode(key)
             if node.empty():
                 raise CalibrationError(f"{path} has no {key}")
-            value = node.mat()
-            if value is None:
+            # A plain sequence (``imageSize: [640, 480]``, as C++ writes a cv::Size) is not a
+            # matrix: ``node.mat()`` raises on it rather than returning None.
+            value = None
+            if node.isSeq():
                 value = np.array([node.at(i).real() for i in range(node.size())])
+            elif node.isMap():
+                try:
+                    value = node.mat()
+                except cv2.error:
+                    value = None
+            if value is None:
+                raise CalibrationError(f"{path}: {key} is not a matrix or a list of numbers")
             return np.asarray(value, dtype=np.float64)
 
         size = None

@@ -159,8 +159,12 @@ def _valid_mask(camera: CameraModel, R: np.ndarray, K_new: np.ndarray, size_wh: 
         map_x, map_y = cv2.fisheye.initUndistortRectifyMap(camera.K, camera.D, R, K_new, size_wh, cv2.CV_32FC1)
     else:
         map_x, map_y = cv2.initUndistortRectifyMap(camera.K, camera.D, R, K_new, size_wh, cv2.CV_32FC1)
-    # Half a pixel inside the border, so bilinear sampling never reads outside the image.
-    inside = (map_x >= 0) & (map_x <= camera.width - 1) & (map_y >= 0) & (map_y <= camera.height - 1)
+    # Half a pixel inside the border, so bilinear sampling never reads outside the image; the
+    # tolerance keeps rounding noise (an exact identity map yields x = -3e-14) from dropping a column.
+    eps = 1e-3
+    inside = (
+        (map_x >= -eps) & (map_x <= camera.width - 1 + eps) & (map_y >= -eps) & (map_y <= camera.height - 1 + eps)
+    )
     # Rays beyond the angle where the distortion polynomial folds back also land inside the
     # image (mirrored content); they are not valid either.
     width, height = size_wh

@@ -70,15 +70,17 @@ class PipelineConfig:
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
 
     def __post_init__(self) -> None:
-        _check_range("preprocess.long_side_px", self.preprocess.long_side_px, 64, 4096)
+        _check_range("preprocess.long_side_px", self.preprocess.long_side_px, 64, 4096, integer=True)
         if self.preprocess.photometric not in ("gain_offset", "histogram", "none"):
             raise ConfigError(
                 f"preprocess.photometric must be gain_offset, histogram or none, got {self.preprocess.photometric!r}"
             )
         if self.stereo.max_disparity_px is not None:
-            _check_range("stereo.max_disparity_px", self.stereo.max_disparity_px, 1, 1024)
+            _check_range("stereo.max_disparity_px", self.stereo.max_disparity_px, 1, 1024, integer=True)
         _check_range("stereo.min_depth_m", self.stereo.min_depth_m, 0.01, 1000.0)
-        _check_range("stereo.max_disparity_cap_px", self.stereo.max_disparity_cap_px, 16, 1024)
+        _check_range("stereo.max_disparity_cap_px", self.stereo.max_disparity_cap_px, 16, 1024, integer=True)
+        if not isinstance(self.stereo.params, dict):
+            raise ConfigError(f"stereo.params must be a mapping of matcher options, got {self.stereo.params!r}")
         _check_range("confidence.lr_tolerance_px", self.confidence.lr_tolerance_px, 0.1, 100.0)
         _check_range("confidence.uniqueness_margin", self.confidence.uniqueness_margin, 1e-3, 10.0)
         _check_range("confidence.uniqueness_weight", self.confidence.uniqueness_weight, 0.0, 1.0)
@@ -128,7 +130,7 @@ def load_device_profile(name: str) -> DeviceProfile:
         profile = DeviceProfile(name=name, **data)
     except TypeError as error:
         raise ConfigError(f"{path}: {error}") from None
-    _check_range(f"{name}.threads", profile.threads, 1, 256)
+    _check_range(f"{name}.threads", profile.threads, 1, 256, integer=True)
     for stage, budget in profile.stage_ms.items():
         _check_range(f"{name}.stage_ms.{stage}", budget, 0.0, 1e7)
     return profile
@@ -136,7 +138,7 @@ def load_device_profile(name: str) -> DeviceProfile:
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -166,6 +168,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_range(name: str, value: Any, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
-        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+def _check_range(name: str, value: Any, low: float, high: float, *, integer: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not (low <= value <= high):
+        raise ConfigError(f"{name} must be {'an integer' if integer else 'a number'} in [{low}, {high}], got {value!r}")

@@ -33,7 +33,12 @@ def check_exposure(left: np.ndarray, right: np.ndarray) -> None:
 
 
 def check_distinct(left: np.ndarray, right: np.ndarray) -> None:
-    """Raise :class:`StageError` if the two views are the same image (a copied frame)."""
+    """Raise :class:`StageError` if the two views are the same image (a copied frame).
+
+    Views of different sizes (a rig with two sensor resolutions) cannot be one frame.
+    """
+    if left.shape != right.shape:
+        return
     difference = float(cv2.absdiff(left, right).mean())
     if difference < IDENTICAL_GREY_LEVELS:
         raise StageError(

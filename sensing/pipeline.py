@@ -116,11 +116,12 @@ class _StageRunner:
 
 
 def search_range_px(rectified: RectifiedPair, config: PipelineConfig) -> int:
-    """Disparity search range at processing resolution: the configured one, or f·B / min depth."""
+    """Disparity search range at processing resolution: the configured one, or f·B / min depth
+    rounded up to a multiple of 16 and capped at the largest multiple of 16 within the cap."""
     if config.stereo.max_disparity_px is not None:
         return round_up_disparities(config.stereo.max_disparity_px)
     needed = rectified.focal_px * rectified.baseline_m / config.stereo.min_depth_m
-    return round_up_disparities(min(needed, config.stereo.max_disparity_cap_px))
+    return min(round_up_disparities(needed), 16 * (config.stereo.max_disparity_cap_px // 16))
 
 
 def run_pipeline(
@@ -174,30 +175,31 @@ def run_pipeline(
             "stereo", matcher.match, rectified.left, rectified.right, max_disparity_px=max_disparity
         )
         confidence = runner.run("confidence", _confidence, rectified, disparity, matcher, max_disparity, config)
+        confident = confidence.values >= config.confidence.threshold
+        coverage = float(confident.mean())
+        details["stereo"] = {
+            "method": matcher.name,
+            "max_disparity_px": max_disparity,
+            "density": round(float(disparity.valid.mean()), 4),
+            "confident_coverage": round(coverage, 4),
+            "confidence_threshold": config.confidence.threshold,
+        }
+        reasons: list[str] = []
+        depth_source = "stereo"
+        if coverage < config.confidence.min_coverage:
+            depth_source = "none"
+            reasons.append(
+                f"only {100 * coverage:.1f}% of pixels have confident stereo "
+                f"(need {100 * config.confidence.min_coverage:.0f}%)"
+            )
+            confident = np.zeros_like(confident)
+        trusted = disparity.masked(confident)
+        depth = runner.run(
+            "depth", depth_from_disparity, trusted, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
+        )
     except _Stopped as stop:
         return finish(False, "none", [str(stop)])
 
-    confident = confidence.values >= config.confidence.threshold
-    coverage = float(confident.mean())
-    details["stereo"] = {
-        "method": matcher.name,
-        "max_disparity_px": max_disparity,
-        "density": round(float(disparity.valid.mean()), 4),
-        "confident_coverage": round(coverage, 4),
-        "confidence_threshold": config.confidence.threshold,
-    }
-    reasons: list[str] = []
-    depth_source = "stereo"
-    if coverage < config.confidence.min_coverage:
-        depth_source = "none"
-        reasons.append(
-            f"only {100 * coverage:.1f}% of pixels have confident stereo (need {100 * config.confidence.min_coverage:.0f}%)"
-        )
-        confident = np.zeros_like(confident)
-    trusted = disparity.masked(confident)
-    depth = runner.run(
-        "depth", depth_from_disparity, trusted, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
-    )
     if depth.valid.any():
         details["depth"] = {
             "median_m": round(float(np.median(depth.depth_m[depth.valid])), 4),

@@ -73,6 +73,8 @@ def match_exposure(left: np.ndarray, right: np.ndarray, *, method: str) -> tuple
     if method == "histogram":
         matched = match_histograms(right, left, channel_axis=-1)
         return np.clip(np.round(matched), 0, 255).astype(np.uint8), {"method": "histogram"}
+    if method != "gain_offset":
+        raise ValueError(f"method must be 'gain_offset', 'histogram' or 'none', got {method!r}")
     low_l, high_l = np.percentile(left.reshape(-1, 3), [5, 95], axis=0)
     low_r, high_r = np.percentile(right.reshape(-1, 3), [5, 95], axis=0)
     gain = np.clip((high_l - low_l) / np.maximum(high_r - low_r, 1.0), 0.2, 5.0)

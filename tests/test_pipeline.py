@@ -1,0 +1,174 @@
+"""The orchestrator on synthetic captures: stage records, metric depth, and how it stops."""
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+from synthetic import (
+    BASELINE_M,
+    FOCAL_PX,
+    LayeredPair,
+    make_layered_pair,
+    make_synthetic_capture,
+    matchable_mask,
+    pinhole_calibration,
+)
+
+from sensing.config import PipelineConfig, config_from_dict
+from sensing.pipeline import STAGES, PipelineResult, run_pipeline, search_range_px
+from sensing.types import RectifiedPair, StereoCapture
+
+#: Processing at the synthetic sensor's own size (320 x 240): rectification is a pure crop.
+CONFIG = config_from_dict({"preprocess": {"long_side_px": 320}})
+
+
+@pytest.fixture(scope="module")
+def pair() -> LayeredPair:
+    return make_layered_pair()
+
+
+@pytest.fixture(scope="module")
+def result(pair: LayeredPair) -> PipelineResult:
+    return run_pipeline(make_synthetic_capture(pair), CONFIG)
+
+
+def ground_truth_in_rectified(pair: LayeredPair, rectified: RectifiedPair) -> tuple[np.ndarray, np.ndarray]:
+    """Raw-view ground-truth disparity (px, which layer) and matchable mask at the rectified left pixels.
+
+    With R = I and no distortion, rectification only scales by f'/f and shifts the
+    principal point, so rectified (x, y) looks at raw ((x - cx') f / f' + cx, likewise y).
+    """
+    height, width = rectified.size_hw
+    scale = FOCAL_PX / rectified.focal_px
+    xs = np.rint((np.arange(width) - rectified.P1[0, 2]) * scale + (pair.left.shape[1] - 1) / 2).astype(int)
+    ys = np.rint((np.arange(height) - rectified.P1[1, 2]) * scale + (pair.left.shape[0] - 1) / 2).astype(int)
+    rows, cols = np.ix_(ys, xs)
+    return pair.disparity[rows, cols], matchable_mask(pair)[rows, cols]
+
+
+def test_run_succeeds_with_all_stages_recorded_in_order(result: PipelineResult) -> None:
+    assert result.ok and result.depth_source == "stereo" and result.reasons == []
+    assert [stage.name for stage in result.stages] == list(STAGES)
+    assert [stage.name for stage in result.stages] == ["preprocess", "rectify", "stereo", "confidence", "depth"]
+    for stage in result.stages:
+        assert stage.status == "ok" and stage.message == ""
+        assert np.isfinite(stage.ms) and stage.ms >= 0.0
+        assert stage.peak_rss_mb > 0.0
+        assert stage.budget_ms == result.profile.stage_ms[stage.name]
+        assert stage.within_budget == (stage.ms <= stage.budget_ms)
+    assert result.total_ms > 0.0
+    assert result.total_ms >= sum(stage.ms for stage in result.stages)
+
+
+def test_rectification_keeps_the_ideal_rig(result: PipelineResult) -> None:
+    rectified = result.rectified
+    assert rectified.focal_px == pytest.approx(FOCAL_PX, rel=0.02)
+    assert rectified.baseline_m == pytest.approx(BASELINE_M, rel=1e-6)
+    height, width = rectified.size_hw
+    assert 0.95 * 320 <= width <= 320 and 0.95 * 240 <= height <= 240
+    assert result.details["stereo"]["max_disparity_px"] == search_range_px(rectified, CONFIG)
+
+
+def test_depth_matches_focal_times_baseline_over_disparity(pair: LayeredPair, result: PipelineResult) -> None:
+    disparity, matchable = ground_truth_in_rectified(pair, result.rectified)
+    depth = result.depth
+    assert depth.depth_m.shape == result.rectified.size_hw
+    for raw_disparity_px in (8, 20):  # background and foreground
+        layer = matchable & (disparity == raw_disparity_px)
+        expected_m = FOCAL_PX * BASELINE_M / raw_disparity_px  # 2.25 m and 0.9 m
+        within = depth.valid[layer] & (np.abs(depth.depth_m[layer] / expected_m - 1.0) < 0.03)
+        assert within.mean() > 0.9
+        assert np.median(depth.depth_m[layer & depth.valid]) == pytest.approx(expected_m, rel=0.03)
+    assert result.details["depth"]["median_m"] == pytest.approx(FOCAL_PX * BASELINE_M / 8, rel=0.03)
+
+
+def test_unconfident_pixels_have_no_depth(result: PipelineResult) -> None:
+    confident = result.confidence.values >= CONFIG.confidence.threshold
+    assert not np.any(result.depth.valid & ~confident)
+    assert not np.any(result.disparity.valid & ~confident)
+    assert result.details["stereo"]["confident_coverage"] == pytest.approx(confident.mean(), abs=1e-4)
+
+
+def test_report_is_json_ready(result: PipelineResult) -> None:
+    report = json.loads(json.dumps(result.report()))
+    assert report["ok"] is True
+    assert [stage["name"] for stage in report["stages"]] == list(STAGES)
+    assert report["input"]["size_wh"] == [320, 240]
+    assert report["config"]["preprocess"]["long_side_px"] == 320
+    assert report["peak_rss_mb"] == pytest.approx(max(s.peak_rss_mb for s in result.stages), abs=0.06)
+
+
+def test_right_sensor_at_twice_the_resolution(pair: LayeredPair) -> None:
+    calibration = pinhole_calibration()
+    right_camera = calibration.right.scaled(2.0)  # 640 x 480, same field of view
+    right = cv2.resize(pair.right, right_camera.size_wh, interpolation=cv2.INTER_LINEAR)
+    capture = StereoCapture(pair.left, right, dataclasses.replace(calibration, right=right_camera))
+    result = run_pipeline(capture, CONFIG)
+    assert result.ok, result.reasons
+    assert result.details["depth"]["median_m"] == pytest.approx(FOCAL_PX * BASELINE_M / 8, rel=0.03)
+
+
+def test_black_right_view_stops_in_preprocess(pair: LayeredPair) -> None:
+    capture = dataclasses.replace(make_synthetic_capture(pair), right=np.zeros_like(pair.right))
+    result = run_pipeline(capture, CONFIG)
+    assert not result.ok and result.depth_source == "none"
+    assert len(result.reasons) == 1 and result.reasons[0].startswith("preprocess:")
+    assert "right view is black" in result.reasons[0]
+    first, *rest = result.stages
+    assert (first.name, first.status) == ("preprocess", "failed")
+    assert "black" in first.message
+    assert [(s.name, s.status) for s in rest] == [(name, "skipped") for name in STAGES[1:]]
+    assert result.rectified is None and result.disparity is None and result.depth is None
+
+
+def test_swapped_views_stop_in_rectify(pair: LayeredPair) -> None:
+    swapped = LayeredPair(pair.right, pair.left, pair.disparity, pair.occluded)
+    result = run_pipeline(make_synthetic_capture(swapped), CONFIG)
+    assert not result.ok
+    assert [s.status for s in result.stages] == ["ok", "failed", "skipped", "skipped", "skipped"]
+    assert "swapped" in result.stages[1].message and result.reasons[0].startswith("rectify:")
+
+
+def test_featureless_scene_gives_no_stereo_depth() -> None:
+    rng = np.random.default_rng(5)
+    left, right = (np.clip(120 + rng.normal(0, 1.0, (240, 320, 3)), 0, 255).astype(np.uint8) for _ in range(2))
+    flat = LayeredPair(left, right, np.zeros((240, 320), np.float32), np.zeros((240, 320), bool))
+    result = run_pipeline(make_synthetic_capture(flat), CONFIG)
+    assert result.ok and result.depth_source == "none"
+    assert "confident stereo" in result.reasons[0]
+    assert not result.depth.valid.any() and not result.disparity.valid.any()
+    assert [s.status for s in result.stages] == ["ok"] * len(STAGES)
+
+
+def _rectified(focal_px: float = 300.0, baseline_m: float = 0.06) -> RectifiedPair:
+    image = np.zeros((16, 16, 3), np.uint8)
+    P1 = np.hstack([np.diag([focal_px, focal_px, 1.0]), np.zeros((3, 1))])
+    P2 = P1.copy()
+    P2[0, 3] = -focal_px * baseline_m
+    return RectifiedPair(image, image, focal_px, baseline_m, P1, P2)
+
+
+@pytest.mark.parametrize(
+    "stereo, expected",
+    [
+        ({}, 64),  # 300 px * 0.06 m / 0.35 m = 51.4 px
+        ({"min_depth_m": 1.0}, 32),  # 18 px
+        ({"min_depth_m": 2.0}, 16),  # 9 px, at least one block of 16
+        ({"min_depth_m": 0.05}, 192),  # 360 px, capped at 192
+        ({"min_depth_m": 0.05, "max_disparity_cap_px": 96}, 96),
+        ({"max_disparity_px": 40}, 48),  # explicit range wins over the min-depth rule
+        ({"max_disparity_px": 40, "min_depth_m": 0.05}, 48),
+        ({"max_disparity_px": 16}, 16),
+    ],
+)
+def test_search_range_follows_config(stereo: dict, expected: int) -> None:
+    config = config_from_dict({"stereo": stereo})
+    assert search_range_px(_rectified(), config) == expected
+
+
+def test_search_range_scales_with_focal_length() -> None:
+    config = PipelineConfig()
+    assert search_range_px(_rectified(focal_px=600.0), config) == 112  # 102.9 px
+    assert search_range_px(_rectified(baseline_m=0.03), config) == 32  # 25.7 px
