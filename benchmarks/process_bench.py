@@ -78,9 +78,11 @@ def bench_process(
     warm = run_pipeline(capture, config, profile=profile, rectifier=rectifier, matcher=matcher)
     if not warm.ok:
         raise RuntimeError(f"the benchmark capture does not run through the pipeline: {warm.reasons}")
-    runs = []
+    runs = []  # (stage records, total ms) only: keeping whole results would inflate the memory measured
     for index in range(repeats):
-        runs.append(run_pipeline(capture, config, profile=profile, rectifier=rectifier, matcher=matcher))
+        run = run_pipeline(capture, config, profile=profile, rectifier=rectifier, matcher=matcher)
+        runs.append((run.stages, run.total_ms))
+        del run
         if on_repeat is not None:
             on_repeat(index)
     reference_ms = []
@@ -92,8 +94,8 @@ def bench_process(
 
     stages = {}
     for name in STAGES:
-        times = [record.ms for run in runs for record in run.stages if record.name == name]
-        peaks = [record.peak_rss_mb for run in runs for record in run.stages if record.name == name]
+        times = [record.ms for stages_run, _ in runs for record in stages_run if record.name == name]
+        peaks = [record.peak_rss_mb for stages_run, _ in runs for record in stages_run if record.name == name]
         budget = profile.stage_ms.get(name)
         median = statistics.median(times)
         stages[name] = {
@@ -103,7 +105,7 @@ def bench_process(
             "within_budget": None if budget is None else median <= budget,
             "peak_rss_mb": round(max(peaks), 1),
         }
-    totals = [run.total_ms for run in runs]
+    totals = [total for _, total in runs]
     total_median = statistics.median(totals)
     reference_median = statistics.median(reference_ms)
     peak = max(s["peak_rss_mb"] for s in stages.values())

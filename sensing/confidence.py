@@ -18,6 +18,8 @@ from sensing.types import ConfidenceMap, DisparityMap
 
 #: Window of the SAD cost and of the texture average, in pixels.
 _COST_WINDOW_PX = 5
+#: The uniqueness cost volume is evaluated on every second row (window 5x5 in those rows).
+_ROW_STEP = 2
 
 
 def left_right_consistency(left: DisparityMap, right: DisparityMap, *, tolerance_px: float) -> np.ndarray:
@@ -39,14 +41,16 @@ def uniqueness(left_image: np.ndarray, right_image: np.ndarray, disparity: Dispa
     """(H, W) float32: how much better the chosen disparity matches than its best rival.
 
     ``(cost_rival - cost_chosen) / cost_rival`` divided by ``margin`` and clipped to
-    [0, 1], where costs are 5x5 SAD of grey levels and the rival is the cheapest integer
-    disparity at least 2 px away from the chosen one (rounded).
+    [0, 1], where costs are 5x5 SAD of grey levels on every second row (the cue is
+    repeated to the row below) and the rival is the cheapest integer disparity at least 2 px
+    away from the chosen one (rounded).
     """
-    grey_l = cv2.cvtColor(left_image, cv2.COLOR_BGR2GRAY)
-    grey_r = cv2.cvtColor(right_image, cv2.COLOR_BGR2GRAY)
+    # Every second row: disparity lives along rows, and the cue is smooth across them.
+    grey_l = cv2.cvtColor(left_image, cv2.COLOR_BGR2GRAY)[::_ROW_STEP]
+    grey_r = cv2.cvtColor(right_image, cv2.COLOR_BGR2GRAY)[::_ROW_STEP]
     height, width = grey_l.shape
     levels = min(width - 1, max(3, int(max_disparity_px) + 1))
-    chosen = np.rint(np.where(disparity.valid, disparity.values_px, 0)).astype(np.int32)
+    chosen = np.rint(np.where(disparity.valid, disparity.values_px, 0)[::_ROW_STEP]).astype(np.int32)
     best = np.zeros((height, width), np.uint16)
     rival = np.full((height, width), np.iinfo(np.uint16).max, np.uint16)
     window = (_COST_WINDOW_PX, _COST_WINDOW_PX)
@@ -59,7 +63,8 @@ def uniqueness(left_image: np.ndarray, right_image: np.ndarray, disparity: Dispa
     best = best.astype(np.float32)
     rival = rival.astype(np.float32)
     ratio = (rival - best) / np.maximum(rival, 1.0)
-    return np.clip(ratio / margin, 0.0, 1.0).astype(np.float32)
+    cue = np.clip(ratio / margin, 0.0, 1.0).astype(np.float32)
+    return np.repeat(cue, _ROW_STEP, axis=0)[: disparity.size_hw[0]]
 
 
 def texture(image: np.ndarray, *, grey_levels: float) -> np.ndarray:

@@ -52,7 +52,7 @@ def disparity_sign_matches(left: np.ndarray, right: np.ndarray, *, max_row_offse
 
     left, right : rectified (H, W, 3) uint8 BGR. Returns (N,) float32, possibly empty.
     """
-    orb = cv2.ORB_create(nfeatures=1000)
+    orb = cv2.ORB_create(nfeatures=500)
     keys_l, desc_l = orb.detectAndCompute(cv2.cvtColor(left, cv2.COLOR_BGR2GRAY), None)
     keys_r, desc_r = orb.detectAndCompute(cv2.cvtColor(right, cv2.COLOR_BGR2GRAY), None)
     if desc_l is None or desc_r is None:
