@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from sensing.errors import InputError
 from sensing.fileio import read_image, read_pfm
+from sensing.preprocess import to_uint8_bgr
 
 #: Environment variable that overrides :func:`default_data_root`.
 DATA_ROOT_ENV = "GLASSDEPTH_DATA"
@@ -95,4 +95,4 @@ def _read_bgr(path: Path) -> np.ndarray:
     image = read_image(path)
     if image.dtype != np.uint8:
         raise InputError(f"{path}: stereo benchmark images must be 8-bit, got {image.dtype}")
-    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+    return to_uint8_bgr(image, white_level=255)

@@ -18,14 +18,32 @@ import numpy as np
 
 from calibration.rectify import Rectifier
 from sensing import pair_checks
-from sensing.config import DeviceProfile, PipelineConfig, config_to_dict, load_device_profile
 from sensing.confidence import stereo_confidence
+from sensing.config import (
+    DeviceProfile,
+    PipelineConfig,
+    config_to_dict,
+    load_device_profile,
+)
 from sensing.depth import depth_from_disparity
 from sensing.errors import StageError
 from sensing.preprocess import preprocess_capture
 from sensing.resources import peak_rss_mb, reset_peak_rss
-from sensing.stereo import StereoMatcher, build_matcher, right_disparity, round_up_disparities
-from sensing.types import ConfidenceMap, DepthMap, DisparityMap, RectifiedPair, StageRecord, StereoCapture
+from sensing.stereo import (
+    StereoMatcher,
+    build_matcher,
+    right_disparity,
+    round_up_disparities,
+)
+from sensing.types import (
+    ConfidenceMap,
+    DepthMap,
+    DisparityMap,
+    PreparedPair,
+    RectifiedPair,
+    StageRecord,
+    StereoCapture,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,16 +219,17 @@ def run_pipeline(
         return finish(False, "none", [str(stop)])
 
     if depth.valid.any():
+        p5, median, p95 = np.percentile(depth.depth_m[depth.valid], [5, 50, 95])
         details["depth"] = {
-            "median_m": round(float(np.median(depth.depth_m[depth.valid])), 4),
-            "p5_m": round(float(np.percentile(depth.depth_m[depth.valid], 5)), 4),
-            "p95_m": round(float(np.percentile(depth.depth_m[depth.valid], 95)), 4),
+            "median_m": round(float(median), 4),
+            "p5_m": round(float(p5), 4),
+            "p95_m": round(float(p95), 4),
             "valid_fraction": round(float(depth.valid.mean()), 4),
         }
     return finish(True, depth_source, reasons, rectified=rectified, disparity=trusted, confidence=confidence, depth=depth)
 
 
-def _rectify(prepared, config: PipelineConfig, rectifier: Rectifier) -> RectifiedPair:
+def _rectify(prepared: PreparedPair, config: PipelineConfig, rectifier: Rectifier) -> RectifiedPair:
     left, right, rect = rectifier.rectify_pair(
         prepared.left, prepared.right, prepared.calibration, long_side_px=config.preprocess.long_side_px
     )
