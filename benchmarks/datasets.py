@@ -12,12 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.camera import CameraModel, StereoCalibration
 from sensing.errors import InputError
 from sensing.fileio import read_image, read_pfm
 from sensing.preprocess import to_uint8_bgr
+from sensing.types import StereoCapture
 
 #: Environment variable that overrides :func:`default_data_root`.
 DATA_ROOT_ENV = "GLASSDEPTH_DATA"
+
+#: Focal length (in image widths) assumed for scenes published without calib.txt: a 64 degree
+#: horizontal field of view, typical of glasses cameras.
+ASSUMED_FOCAL_WIDTHS = 0.8
+#: Baseline (metres) assumed for scenes published without calib.txt.
+ASSUMED_BASELINE_M = 0.1
 
 #: Middlebury's margin on the largest ground-truth disparity when it publishes ``ndisp``.
 SEARCH_MARGIN = 1.1
@@ -49,6 +57,37 @@ class StereoScene:
     def disparity_gt(self) -> np.ndarray:
         """Ground-truth disparity of the left view: (H, W) float32 px, ``inf`` where unknown."""
         return read_pfm(self.folder / "disp_left.pfm")
+
+    def capture(self) -> StereoCapture:
+        """The pair as a capture of the rig of :func:`scene_calibration`."""
+        left = self.left()
+        calib, origin = scene_calibration(self.folder, (left.shape[1], left.shape[0]))
+        meta = {"calibration_from": origin}
+        return StereoCapture(left, self.right(), calib, meta, source=f"{self.dataset}/{self.name}")
+
+
+def scene_calibration(folder: str | os.PathLike, size_wh: tuple[int, int]) -> tuple[StereoCalibration, str]:
+    """A pinhole rig that took a rectified scene: identical, undistorted, parallel cameras.
+
+    The focal length and baseline come from the scene's ``calib.txt`` (Middlebury/ETH3D
+    format: ``cam0=[f 0 cx; ...]``, ``baseline`` in mm) where present; otherwise the focal length
+    is :data:`ASSUMED_FOCAL_WIDTHS` image widths and the baseline :data:`ASSUMED_BASELINE_M`.
+    Both principal points sit at the image centre, so the published disparity is the rig's.
+    Returns the calibration and where its numbers came from (``calib.txt`` or ``assumed``).
+    """
+    width, height = size_wh
+    focal, baseline_m, origin = ASSUMED_FOCAL_WIDTHS * width, ASSUMED_BASELINE_M, "assumed"
+    calib_txt = Path(folder) / "calib.txt"
+    if calib_txt.is_file():
+        entries = dict(line.split("=", 1) for line in calib_txt.read_text().splitlines() if "=" in line)
+        try:
+            focal = float(entries["cam0"].strip(" []").split()[0])
+            baseline_m = float(entries["baseline"]) / 1000.0
+        except (KeyError, ValueError, IndexError) as error:
+            raise InputError(f"{calib_txt}: cannot read the focal length and baseline ({error})") from None
+        origin = "calib.txt"
+    camera = CameraModel("pinhole", width, height, focal, focal, (width - 1) / 2, (height - 1) / 2)
+    return StereoCalibration(camera, camera, np.eye(3), np.array([-baseline_m, 0.0, 0.0])), origin
 
 
 def list_stereo_scenes(root: str | os.PathLike, datasets: Sequence[str] | None = None) -> list[StereoScene]:

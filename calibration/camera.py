@@ -8,6 +8,7 @@ right-camera coordinates: ``X_right = R @ X_left + T`` (metres), as ``cv2.stereo
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from sensing.errors import CalibrationError
@@ -68,6 +69,29 @@ class CameraModel:
             cx=(self.cx + 0.5) * scale - 0.5,
             cy=(self.cy + 0.5) * scale - 0.5,
         )
+
+    def unproject(self, points_px: np.ndarray) -> np.ndarray:
+        """Rays through pixels: (N, 2) float pixel coordinates -> (N, 3) float64 unit vectors
+        in the camera frame, the lens distortion removed."""
+        points = np.asarray(points_px, dtype=np.float64).reshape(-1, 1, 2)
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-10)
+        if self.model == "fisheye":
+            normalised = cv2.fisheye.undistortPoints(points, self.K, self.D, criteria=criteria)
+        else:
+            normalised = cv2.undistortPoints(points, self.K, self.D, criteria=criteria)
+        rays = np.concatenate([normalised.reshape(-1, 2), np.ones((len(points), 1))], axis=1)
+        return rays / np.linalg.norm(rays, axis=1, keepdims=True)
+
+    def project(self, rays: np.ndarray) -> np.ndarray:
+        """Pixels of camera-frame directions: (N, 3) with z > 0 -> (N, 2) float64 pixel
+        coordinates, the lens distortion applied."""
+        rays = np.asarray(rays, dtype=np.float64).reshape(-1, 1, 3)
+        zero = np.zeros(3)
+        if self.model == "fisheye":
+            pixels, _ = cv2.fisheye.projectPoints(rays, zero, zero, self.K, self.D)
+        else:
+            pixels, _ = cv2.projectPoints(rays, zero, zero, self.K, self.D)
+        return pixels.reshape(-1, 2)
 
     def validate(self, name: str = "camera") -> None:
         """Raise :class:`CalibrationError` naming the first impossible value."""

@@ -105,6 +105,14 @@ def rectify_maps(camera: CameraModel, R: np.ndarray, P: np.ndarray, size_wh: tup
     return cv2.initUndistortRectifyMap(camera.K, camera.D, R, P, size_wh, cv2.CV_16SC2)
 
 
+def rectify_view(
+    image: np.ndarray, camera: CameraModel, R: np.ndarray, P: np.ndarray, size_wh: tuple[int, int]
+) -> np.ndarray:
+    """Undistort and rectify one (H, W[, C]) view with a rotation ``R`` and projection ``P``
+    (tables built for this call: for one-off rotations such as an online drift correction)."""
+    return cv2.remap(image, *rectify_maps(camera, R, P, size_wh), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def largest_valid_rectangle(valid: np.ndarray) -> tuple[int, int, int, int]:
     """An axis-aligned rectangle (x0, y0, x1, y1), exclusive ends, holding only True pixels.
 

@@ -63,11 +63,60 @@ class ConfidenceConfig:
 
 
 @dataclass(frozen=True)
+class RectificationConfig:
+    """Online recalibration (see :mod:`calibration.online`).
+
+    online: estimate and correct the drift of the right camera from the images themselves.
+    detector: ``orb``, ``akaze`` or ``sift`` features with at most ``max_features`` per view,
+    matched with Lowe's ``ratio`` test and a mutual check. A match is an inlier when its
+    vertical disparity after correction is within ``inlier_px``. The correction is reliable
+    when at least ``min_inliers`` inliers, ``min_inlier_ratio`` of the matches, cover at
+    least ``min_coverage`` of the image grid cells, the remaining vertical disparity has a
+    median of at most ``max_residual_median_px`` and a 95th percentile of at most
+    ``max_residual_p95_px``, the drift is within ``max_drift_deg`` of the factory pose, and
+    at most ``max_negative_fraction`` of the inliers lie at negative disparity. Yaw is
+    estimated only when its standard error is at most ``yaw_max_se_deg``.
+    """
+
+    online: bool = True
+    detector: str = "orb"
+    max_features: int = 1000
+    ratio: float = 0.8
+    inlier_px: float = 1.0
+    min_inliers: int = 40
+    min_inlier_ratio: float = 0.25
+    min_coverage: float = 0.3
+    max_residual_median_px: float = 0.4
+    max_residual_p95_px: float = 1.2
+    max_drift_deg: float = 3.0
+    max_negative_fraction: float = 0.05
+    yaw_max_se_deg: float = 0.01
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Verdict of a calibration validation run over many captures (``glassdepth calib validate``).
+
+    The calibration holds when every axis of the captures' median drift is within
+    ``hold_deg``; it has drifted when it is not and the reliable captures agree (robust spread
+    of each axis at most ``consistency_deg``); otherwise, or when fewer than
+    ``min_reliable_fraction`` of the captures gave a reliable estimate, the captures are
+    inconsistent. Yaw counts only where observed.
+    """
+
+    hold_deg: float = 0.05
+    consistency_deg: float = 0.05
+    min_reliable_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     device: str = "cpu-2core"
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     stereo: StereoConfig = field(default_factory=StereoConfig)
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
+    rectification: RectificationConfig = field(default_factory=RectificationConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
         _check_range("preprocess.long_side_px", self.preprocess.long_side_px, 64, 4096, integer=True)
@@ -87,6 +136,25 @@ class PipelineConfig:
         _check_range("confidence.texture_grey_levels", self.confidence.texture_grey_levels, 1e-3, 255.0)
         _check_range("confidence.threshold", self.confidence.threshold, 0.0, 1.0)
         _check_range("confidence.min_coverage", self.confidence.min_coverage, 0.0, 1.0)
+        rect = self.rectification
+        if not isinstance(rect.online, bool):
+            raise ConfigError(f"rectification.online must be true or false, got {rect.online!r}")
+        if rect.detector not in ("orb", "akaze", "sift"):
+            raise ConfigError(f"rectification.detector must be orb, akaze or sift, got {rect.detector!r}")
+        _check_range("rectification.max_features", rect.max_features, 50, 100000, integer=True)
+        _check_range("rectification.ratio", rect.ratio, 0.1, 1.0)
+        _check_range("rectification.inlier_px", rect.inlier_px, 0.05, 50.0)
+        _check_range("rectification.min_inliers", rect.min_inliers, 3, 100000, integer=True)
+        _check_range("rectification.min_inlier_ratio", rect.min_inlier_ratio, 0.0, 1.0)
+        _check_range("rectification.min_coverage", rect.min_coverage, 0.0, 1.0)
+        _check_range("rectification.max_residual_median_px", rect.max_residual_median_px, 0.0, 100.0)
+        _check_range("rectification.max_residual_p95_px", rect.max_residual_p95_px, 0.0, 100.0)
+        _check_range("rectification.max_drift_deg", rect.max_drift_deg, 0.0, 45.0)
+        _check_range("rectification.max_negative_fraction", rect.max_negative_fraction, 0.0, 1.0)
+        _check_range("rectification.yaw_max_se_deg", rect.yaw_max_se_deg, 0.0, 10.0)
+        _check_range("validation.hold_deg", self.validation.hold_deg, 0.0, 45.0)
+        _check_range("validation.consistency_deg", self.validation.consistency_deg, 0.0, 45.0)
+        _check_range("validation.min_reliable_fraction", self.validation.min_reliable_fraction, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

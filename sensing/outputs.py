@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from calibration.io import calibration_to_dict
 from sensing.depth import depth_to_millimetres
 from sensing.fileio import write_image_atomic, write_json_atomic
 from sensing.pipeline import PipelineResult
@@ -26,6 +27,7 @@ OUTPUT_FILES = (
     "rectified_left.png",
     "rectified_right.png",
     "disparity_preview.png",
+    "calibration_corrected.json",
     "report.json",
 )
 
@@ -61,6 +63,8 @@ def write_outputs(result: PipelineResult, out_dir: str | os.PathLike) -> Path:
     confidence.png : uint8, confidence · 255
     rectified_left.png, rectified_right.png : the rectified views (8-bit BGR)
     disparity_preview.png : colour-mapped disparity
+    calibration_corrected.json : the calibration with the online drift correction applied
+        (only when the correction was reliable)
     report.json : input summary, config, stages, depth source, reasons, timings
     """
     if not result.ok or result.disparity is None:
@@ -76,12 +80,18 @@ def write_outputs(result: PipelineResult, out_dir: str | os.PathLike) -> Path:
         write_image_atomic(staging / "rectified_right.png", result.rectified.right)
         write_image_atomic(
             staging / "disparity_preview.png",
-            disparity_preview(result.disparity, max_disparity_px=result.details["stereo"]["max_disparity_px"]),
+            disparity_preview(result.disparity, max_disparity_px=result.details.get("stereo", {}).get("max_disparity_px")),
         )
+        if result.calibration_corrected is not None:
+            write_json_atomic(staging / "calibration_corrected.json", calibration_to_dict(result.calibration_corrected))
         write_json_atomic(staging / "report.json", {**result.report(), "git_revision": git_revision()})
         out_dir.mkdir(exist_ok=True)
+        stale = out_dir / "calibration_corrected.json"
+        if result.calibration_corrected is None and stale.exists():
+            stale.unlink()
         for name in OUTPUT_FILES:
-            os.replace(staging / name, out_dir / name)
+            if (staging / name).exists():
+                os.replace(staging / name, out_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir

@@ -47,32 +47,14 @@ def check_distinct(left: np.ndarray, right: np.ndarray) -> None:
         )
 
 
-def disparity_sign_matches(left: np.ndarray, right: np.ndarray, *, max_row_offset_px: float = 2.0) -> np.ndarray:
-    """Horizontal offsets ``x_left - x_right`` (px) of mutual ORB matches on the same rows.
+def check_not_swapped(disparities_px: np.ndarray) -> None:
+    """Raise :class:`StageError` if most feature matches lie at negative disparity.
 
-    left, right : rectified (H, W, 3) uint8 BGR. Returns (N,) float32, possibly empty.
+    disparities_px : (N,) horizontal offsets ``x_left - x_right`` of row-aligned matches in a
+        rectified pair. Every scene point has ``x_left >= x_right``; if most matches say the
+        opposite, the two images were exchanged.
     """
-    orb = cv2.ORB_create(nfeatures=500)
-    keys_l, desc_l = orb.detectAndCompute(cv2.cvtColor(left, cv2.COLOR_BGR2GRAY), None)
-    keys_r, desc_r = orb.detectAndCompute(cv2.cvtColor(right, cv2.COLOR_BGR2GRAY), None)
-    if desc_l is None or desc_r is None:
-        return np.zeros(0, np.float32)
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(desc_l, desc_r)
-    if not matches:
-        return np.zeros(0, np.float32)
-    points_l = np.float32([keys_l[m.queryIdx].pt for m in matches])
-    points_r = np.float32([keys_r[m.trainIdx].pt for m in matches])
-    same_row = np.abs(points_l[:, 1] - points_r[:, 1]) <= max_row_offset_px
-    return (points_l[same_row, 0] - points_r[same_row, 0]).astype(np.float32)
-
-
-def check_not_swapped(left: np.ndarray, right: np.ndarray) -> None:
-    """Raise :class:`StageError` if most row-aligned matches lie at negative disparity.
-
-    In a rectified left/right pair every scene point has ``x_left >= x_right``; if most
-    confident matches say the opposite, the two images were exchanged.
-    """
-    offsets = disparity_sign_matches(left, right)
+    offsets = np.asarray(disparities_px, dtype=np.float64)
     moving = offsets[np.abs(offsets) > 0.5]
     if moving.size >= MIN_SIGN_MATCHES and np.mean(moving < 0) > SWAPPED_FRACTION:
         raise StageError(

@@ -1,7 +1,8 @@
 """The orchestrator: runs the stages in order, timing each and measuring its peak memory.
 
 Stages: ``preprocess`` (bit depth, resolution, exposure, black/saturated/identical checks),
-``rectify`` (undistortion + factory rectification + valid crop + resize, swapped-view check),
+``rectify`` (undistortion + factory rectification + valid crop + resize, then the online
+estimate of the right camera's drift, its correction when reliable, and the swapped-view check),
 ``stereo`` (the configured matcher), ``confidence`` (left-right, uniqueness, texture; decides
 whether stereo depth is trusted) and ``depth`` (metric depth). A stage that cannot work on
 its input raises :class:`StageError`; the run then stops and says why.
@@ -16,7 +17,10 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from calibration.rectify import Rectifier
+from calibration.camera import StereoCalibration
+from calibration.drift import apply_drift
+from calibration.online import DriftEstimate, estimate_drift, match_features, to_grey
+from calibration.rectify import Rectifier, rectify_view
 from sensing import pair_checks
 from sensing.confidence import stereo_confidence
 from sensing.config import (
@@ -56,9 +60,14 @@ class PipelineResult:
     """Everything one run produced.
 
     ok : False when a stage stopped the run (then ``reasons`` says why and the maps are None)
-    depth_source : ``"stereo"`` or ``"none"`` (stereo ran but too little of it is confident)
+    depth_source : ``"stereo"`` or ``"none"`` (the rectification is unreliable, or stereo ran
+        but too little of it is confident)
     disparity : the left view's disparity, unknown where not confident (all unknown when
         ``depth_source == "none"``); confidence and depth likewise
+    drift : the online drift estimate (None when ``rectification.online`` is off or the run
+        stopped before it)
+    calibration_corrected : the capture's calibration with the drift applied, at its native
+        resolution; None unless the estimate was reliable
     """
 
     ok: bool
@@ -73,6 +82,8 @@ class PipelineResult:
     disparity: DisparityMap | None = None
     confidence: ConfidenceMap | None = None
     depth: DepthMap | None = None
+    drift: DriftEstimate | None = None
+    calibration_corrected: StereoCalibration | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
@@ -127,9 +138,9 @@ class _StageRunner:
         log.debug("stage %s %s in %.1f ms", name, status, ms)
 
     def skipped_rest(self) -> list[StageRecord]:
-        done = {r.name for r in self.records}
-        return self.records + [
-            StageRecord(n, "skipped", 0.0, 0.0, self.profile.stage_ms.get(n), None) for n in STAGES if n not in done
+        done = {r.name: r for r in self.records}
+        return [
+            done.get(n) or StageRecord(n, "skipped", 0.0, 0.0, self.profile.stage_ms.get(n), None) for n in STAGES
         ]
 
 
@@ -180,7 +191,7 @@ def run_pipeline(
             long_side_px=config.preprocess.long_side_px, photometric=config.preprocess.photometric,
         )
         details["photometric"] = prepared.photometric
-        rectified = runner.run("rectify", _rectify, prepared, config, rectifier)
+        rectified, drift = runner.run("rectify", rectify_online, prepared, config, rectifier)
         max_disparity = search_range_px(rectified, config)
         details["rectification"] = {
             "size_wh": [rectified.size_hw[1], rectified.size_hw[0]],
@@ -188,7 +199,24 @@ def run_pipeline(
             "baseline_m": round(rectified.baseline_m, 6),
             "P1": rectified.P1.round(6).tolist(),
             "P2": rectified.P2.round(6).tolist(),
+            "online": drift is not None,
+            **(drift.to_dict() if drift is not None else {}),
+            "ms": round(runner.records[-1].ms, 3),
         }
+        extras: dict[str, Any] = {"rectified": rectified, "drift": drift}
+        if drift is not None and drift.reliable:
+            extras["calibration_corrected"] = apply_drift(capture.calibration, drift.R_drift)
+        if drift is not None and not drift.reliable:
+            untrusted = DisparityMap(np.full(rectified.size_hw, np.inf, np.float32), np.zeros(rectified.size_hw, bool))
+            depth = runner.run(
+                "depth", depth_from_disparity, untrusted, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
+            )
+            details["depth"] = depth_summary(depth)
+            return finish(
+                True, "none", [f"rectification unreliable: {reason}" for reason in drift.reasons],
+                disparity=untrusted, confidence=ConfidenceMap(np.zeros(rectified.size_hw, np.float32)), depth=depth,
+                **extras,
+            )
         disparity = runner.run(
             "stereo", matcher.match, rectified.left, rectified.right, max_disparity_px=max_disparity
         )
@@ -218,23 +246,52 @@ def run_pipeline(
     except _Stopped as stop:
         return finish(False, "none", [str(stop)])
 
-    if depth.valid.any():
-        p5, median, p95 = np.percentile(depth.depth_m[depth.valid], [5, 50, 95])
-        details["depth"] = {
-            "median_m": round(float(median), 4),
-            "p5_m": round(float(p5), 4),
-            "p95_m": round(float(p95), 4),
-            "valid_fraction": round(float(depth.valid.mean()), 4),
-        }
-    return finish(True, depth_source, reasons, rectified=rectified, disparity=trusted, confidence=confidence, depth=depth)
+    details["depth"] = depth_summary(depth)
+    return finish(True, depth_source, reasons, disparity=trusted, confidence=confidence, depth=depth, **extras)
 
 
-def _rectify(prepared: PreparedPair, config: PipelineConfig, rectifier: Rectifier) -> RectifiedPair:
+def depth_summary(depth: DepthMap) -> dict[str, float] | None:
+    """Median, 5th and 95th percentile depth (metres) and the valid fraction; None when empty."""
+    if not depth.valid.any():
+        return None
+    p5, median, p95 = np.percentile(depth.depth_m[depth.valid], [5, 50, 95])
+    return {
+        "median_m": round(float(median), 4),
+        "p5_m": round(float(p5), 4),
+        "p95_m": round(float(p95), 4),
+        "valid_fraction": round(float(depth.valid.mean()), 4),
+    }
+
+
+def rectify_online(
+    prepared: PreparedPair, config: PipelineConfig, rectifier: Rectifier
+) -> tuple[RectifiedPair, DriftEstimate | None]:
+    """The ``rectify`` stage: factory rectification, then the online drift estimate.
+
+    A reliable estimate replaces the right view by one rectified with the corrected
+    rotation ``R2 · R_drift^T`` (the left view and both projections stay the factory's, so
+    disparities keep their meaning). Raises :class:`StageError` when the feature matches
+    say the views are swapped. Returns the pair and the estimate (None with
+    ``rectification.online`` off).
+    """
+    settings = config.rectification
     left, right, rect = rectifier.rectify_pair(
         prepared.left, prepared.right, prepared.calibration, long_side_px=config.preprocess.long_side_px
     )
-    pair_checks.check_not_swapped(left, right)
-    return RectifiedPair(left, right, rect.focal_px, rect.baseline_m, rect.P1, rect.P2)
+    if not settings.online:
+        matches = match_features(
+            to_grey(left), to_grey(right), detector=settings.detector, max_features=settings.max_features,
+            ratio=settings.ratio,
+        )
+        same_row = np.abs(matches.left_px[:, 1] - matches.right_px[:, 1]) <= 2.0
+        pair_checks.check_not_swapped(matches.left_px[same_row, 0] - matches.right_px[same_row, 0])
+        return RectifiedPair(left, right, rect.focal_px, rect.baseline_m, rect.P1, rect.P2), None
+    drift = estimate_drift(left, right, rect.P1[:, :3], settings, R_rect_right=rect.R2)
+    pair_checks.check_not_swapped(drift.disparities_px)
+    if drift.reliable:
+        R2_corrected = drift.rotation_rectified.T @ rect.R2
+        right = rectify_view(prepared.right, prepared.calibration.right, R2_corrected, rect.P2, rect.size_wh)
+    return RectifiedPair(left, right, rect.focal_px, rect.baseline_m, rect.P1, rect.P2), drift
 
 
 def _confidence(

@@ -5,7 +5,8 @@ import pytest
 from synthetic import LayeredPair, make_layered_pair
 
 from sensing.errors import StageError
-from sensing.pair_checks import check_distinct, check_exposure, check_not_swapped, disparity_sign_matches
+from calibration.online import match_features, to_grey
+from sensing.pair_checks import check_distinct, check_exposure, check_not_swapped
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +52,21 @@ def test_views_of_different_sizes_are_not_identical(pair: LayeredPair) -> None:
     check_distinct(pair.left, np.repeat(np.repeat(pair.left, 2, axis=0), 2, axis=1))
 
 
+def _row_aligned_disparities(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    matches = match_features(to_grey(left), to_grey(right))
+    same_row = np.abs(matches.left_px[:, 1] - matches.right_px[:, 1]) <= 2.0
+    return matches.left_px[same_row, 0] - matches.right_px[same_row, 0]
+
+
 def test_swapped_views_raise_and_correct_order_passes(pair: LayeredPair) -> None:
-    offsets = disparity_sign_matches(pair.left, pair.right)
+    offsets = _row_aligned_disparities(pair.left, pair.right)
     assert offsets.size >= 20
     assert np.median(offsets) == pytest.approx(8.0, abs=1.0)  # the background's disparity
-    check_not_swapped(pair.left, pair.right)
+    check_not_swapped(offsets)
     with pytest.raises(StageError, match="swapped"):
-        check_not_swapped(pair.right, pair.left)
+        check_not_swapped(_row_aligned_disparities(pair.right, pair.left))
 
 
-def test_featureless_pair_is_not_called_swapped() -> None:
-    flat = np.full((120, 160, 3), 90, np.uint8)
-    assert disparity_sign_matches(flat, flat).size == 0
-    check_not_swapped(flat, flat)
+def test_too_few_matches_are_not_called_swapped() -> None:
+    check_not_swapped(np.full(10, -5.0))  # below the 20 matches needed to judge
+    check_not_swapped(np.zeros(0))

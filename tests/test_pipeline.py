@@ -131,15 +131,29 @@ def test_swapped_views_stop_in_rectify(pair: LayeredPair) -> None:
     assert "swapped" in result.stages[1].message and result.reasons[0].startswith("rectify:")
 
 
-def test_featureless_scene_gives_no_stereo_depth() -> None:
+def _featureless_capture():
     rng = np.random.default_rng(5)
     left, right = (np.clip(120 + rng.normal(0, 1.0, (240, 320, 3)), 0, 255).astype(np.uint8) for _ in range(2))
-    flat = LayeredPair(left, right, np.zeros((240, 320), np.float32), np.zeros((240, 320), bool))
-    result = run_pipeline(make_synthetic_capture(flat), CONFIG)
+    return make_synthetic_capture(LayeredPair(left, right, np.zeros((240, 320), np.float32), np.zeros((240, 320), bool)))
+
+
+def test_featureless_scene_makes_rectification_unreliable_and_skips_stereo() -> None:
+    result = run_pipeline(_featureless_capture(), CONFIG)
+    assert result.ok and result.depth_source == "none"
+    assert result.reasons[0].startswith("rectification unreliable: only 0 of 0 feature matches")
+    assert not result.depth.valid.any() and not result.disparity.valid.any()
+    assert [s.status for s in result.stages] == ["ok", "ok", "skipped", "skipped", "ok"]
+    assert result.details["rectification"]["reliable"] is False and result.calibration_corrected is None
+
+
+def test_featureless_scene_without_online_rectification_gives_no_confident_stereo() -> None:
+    config = dataclasses.replace(CONFIG, rectification=dataclasses.replace(CONFIG.rectification, online=False))
+    result = run_pipeline(_featureless_capture(), config)
     assert result.ok and result.depth_source == "none"
     assert "confident stereo" in result.reasons[0]
     assert not result.depth.valid.any() and not result.disparity.valid.any()
     assert [s.status for s in result.stages] == ["ok"] * len(STAGES)
+    assert result.drift is None and result.details["rectification"]["online"] is False
 
 
 def _rectified(focal_px: float = 300.0, baseline_m: float = 0.06) -> RectifiedPair:
