@@ -54,8 +54,11 @@ def rotate_camera_image(image: np.ndarray, camera: CameraModel, R_drift: np.ndar
 
 def perturb_capture(capture: StereoCapture, rotvec_deg: np.ndarray | list[float]) -> StereoCapture:
     """The capture a drifted rig would take: right image turned by ``rotvec_deg`` ([pitch, yaw,
-    roll] degrees, right-camera axes), factory calibration kept; the truth goes into ``meta``."""
+    roll] degrees, right-camera axes), factory calibration kept; the truth (composed with any
+    earlier simulated drift) goes into ``meta["simulated_drift_rotvec_deg"]``."""
     R_drift = rotation_from_rotvec_deg(rotvec_deg)
     right = rotate_camera_image(capture.right, capture.calibration.right, R_drift)
-    meta = {**capture.meta, "simulated_drift_rotvec_deg": [float(a) for a in np.asarray(rotvec_deg, dtype=float)]}
+    # A capture drifted before carries its truth; the drifts compose.
+    total = R_drift @ rotation_from_rotvec_deg(capture.meta.get("simulated_drift_rotvec_deg", [0.0, 0.0, 0.0]))
+    meta = {**capture.meta, "simulated_drift_rotvec_deg": [round(float(a), 9) for a in rotvec_deg_from_rotation(total)]}
     return replace(capture, right=right, meta=meta)

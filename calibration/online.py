@@ -20,7 +20,7 @@ therefore estimated only when that term is measured precisely enough (the standa
 image corners, is at most ``yaw_max_se_deg``); otherwise the factory yaw is kept, reported as
 unobserved with that standard error. The sign of disparity bounds yaw from the other side:
 points far away have disparity near 0, so a correction that leaves many matches at negative
-disparity means an uncorrected toe-out (or an impossible pair), and the result is unreliable.
+disparity means an uncorrected toe-in (or an impossible pair), and the result is unreliable.
 
 Steps: features on both views (ORB by default: chosen by measurement, see
 ``benchmarks/results/rectify_detectors.json``), Lowe's ratio test and a mutual check, a
@@ -28,6 +28,7 @@ sub-pixel refinement of each right point by Lucas-Kanade tracking of the left pa
 on the linearised model, then robust least squares (scipy) on the exact model.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,10 +68,13 @@ class DriftEstimate:
     R_drift : (3, 3) rotation of the right camera in its own axes (see :mod:`calibration.drift`);
         the identity for the axes not estimated
     rotation_rectified : the same drift in the rectified right frame (``Δ``)
-    yaw_observed : yaw was estimated (else the factory yaw is kept); ``yaw_se_deg`` is the
-        standard error of the yaw the data supports, in degrees
+    yaw_observed : yaw was estimated (else the factory yaw is kept)
+    se_deg : (3,) standard errors of [pitch, yaw, roll] in degrees as the fit measured them
+        (in the rectified frame); for an unobserved yaw, its uncertainty
     residual_before_px, residual_after_px : |vertical disparity| of the inliers under the
-        factory rectification and after the correction: ``{"median", "p95"}`` in pixels
+        factory rectification and after the applied correction: ``{"median", "p95"}`` in pixels
+    residual_fit_px : the same under the full fit, yaw included even when not applied (how
+        well the rotation model explains the matches)
     matches : mutual ratio-test matches; inliers : those within ``inlier_px`` after correction
     coverage : fraction of the left view's grid cells holding an inlier
     negative_fraction : fraction of inliers at negative disparity after correction
@@ -81,9 +85,10 @@ class DriftEstimate:
     R_drift: np.ndarray
     rotation_rectified: np.ndarray
     yaw_observed: bool
-    yaw_se_deg: float
+    se_deg: np.ndarray
     residual_before_px: dict[str, float]
     residual_after_px: dict[str, float]
+    residual_fit_px: dict[str, float]
     matches: int
     inliers: int
     coverage: float
@@ -96,6 +101,11 @@ class DriftEstimate:
         return not self.reasons
 
     @property
+    def yaw_se_deg(self) -> float:
+        """Standard error of the yaw the data supports (degrees)."""
+        return float(self.se_deg[1])
+
+    @property
     def rotvec_deg(self) -> np.ndarray:
         """(3,) [pitch, yaw, roll] of ``R_drift`` in degrees (right-camera axes)."""
         return rotvec_deg_from_rotation(self.R_drift)
@@ -105,15 +115,21 @@ class DriftEstimate:
             "reliable": self.reliable,
             "drift_rotvec_deg": [round(float(a), 5) for a in self.rotvec_deg],
             "yaw_observed": self.yaw_observed,
-            "yaw_se_deg": round(self.yaw_se_deg, 5),
+            "drift_se_deg": [_finite_or_none(a, 5) for a in self.se_deg],
+            "yaw_se_deg": _finite_or_none(self.yaw_se_deg, 5),
             "residual_vertical_px": self.residual_after_px,
             "residual_vertical_before_px": self.residual_before_px,
+            "residual_vertical_fit_px": self.residual_fit_px,
             "matches": self.matches,
             "inliers": self.inliers,
             "coverage": round(self.coverage, 4),
             "negative_disparity_fraction": round(self.negative_fraction, 4),
             "reasons": list(self.reasons),
         }
+
+
+def _finite_or_none(value: float, digits: int) -> float | None:
+    return round(float(value), digits) if np.isfinite(value) else None
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -131,8 +147,9 @@ def match_features(
     ratio : Lowe's test: best distance below ``ratio`` times the second best
     Returns the matches; empty when a view has no features (black, flat).
     """
-    keys_l, desc_l = _detect(left, detector, max_features)
-    keys_r, desc_r = _detect(right, detector, max_features)
+    # One thread per view: OpenCV's detectors barely use a second core by themselves.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        (keys_l, desc_l), (keys_r, desc_r) = pool.map(lambda view: _detect(view, detector, max_features), (left, right))
     empty = FeatureMatches(np.zeros((0, 2)), np.zeros((0, 2)))
     if desc_l is None or desc_r is None or len(keys_l) < 2 or len(keys_r) < 2:
         return empty
@@ -194,40 +211,41 @@ def estimate_drift(
     points_l, points_r = matches.left_px[plausible], matches.right_px[plausible]
 
     omega = np.zeros(3)
-    yaw_se_deg = float("inf")
+    se_deg = np.full(3, np.inf)
     inliers = np.zeros(len(points_l), bool)
     if len(points_l) >= 3:
         # Yaw is always fitted, as a nuisance parameter if need be: its keystone would otherwise
         # bias pitch and roll. It is applied only when measured precisely enough.
         omega, inliers = _fit(points_l, points_r, K, settings.inlier_px)
-        yaw_se_deg = _yaw_standard_error_deg(points_l[inliers], points_r[inliers], K, omega)
-    yaw_observed = yaw_se_deg <= settings.yaw_max_se_deg
-    if not yaw_observed:
-        omega[1] = 0.0
-    rotation_rectified = rotation_from_rotvec_deg(np.degrees(omega))
-    R_drift = R2.T @ rotation_rectified @ R2
-
+        se_deg = _standard_errors_deg(points_l[inliers], points_r[inliers], K, omega)
     inlier_l, inlier_r = points_l[inliers], points_r[inliers]
+    fit_residual = np.abs(_vertical_residuals(omega, inlier_l, inlier_r, K))
+    # The sign of disparity is the second witness for yaw: a yaw that puts the matches
+    # behind the cameras (negative disparity) is not the cameras' yaw.
+    yaw_observed = bool(
+        se_deg[1] <= settings.yaw_max_se_deg
+        and _negative_fraction(inlier_l, inlier_r, K, omega) <= settings.max_negative_fraction
+    )
+    if not yaw_observed:
+        omega = omega * [1.0, 0.0, 1.0]
+    rotation_rectified = rotation_from_rotvec_deg(np.degrees(omega))
     corrected = correct_right_points(inlier_r, K, rotation_rectified)
-    before = np.abs(inlier_r[:, 1] - inlier_l[:, 1])
-    after = np.abs(corrected[:, 1] - inlier_l[:, 1])
     disparities = inlier_l[:, 0] - corrected[:, 0]
-    negative = float(np.mean(disparities < NEGATIVE_DISPARITY_PX)) if len(disparities) else 0.0
-    coverage = _coverage(inlier_l, left.shape)
     estimate = DriftEstimate(
-        R_drift=R_drift,
+        R_drift=R2.T @ rotation_rectified @ R2,
         rotation_rectified=rotation_rectified,
         yaw_observed=yaw_observed,
-        yaw_se_deg=yaw_se_deg,
-        residual_before_px=_spread(before),
-        residual_after_px=_spread(after),
+        se_deg=se_deg,
+        residual_before_px=_spread(np.abs(inlier_r[:, 1] - inlier_l[:, 1])),
+        residual_after_px=_spread(np.abs(corrected[:, 1] - inlier_l[:, 1])),
+        residual_fit_px=_spread(fit_residual),
         matches=len(matches),
         inliers=int(inliers.sum()),
-        coverage=coverage,
-        negative_fraction=negative,
+        coverage=_coverage(inlier_l, left.shape),
+        negative_fraction=_negative_fraction(inlier_l, inlier_r, K, omega),
         disparities_px=disparities,
     )
-    estimate.reasons.extend(_unreliable_reasons(estimate, settings, focal))
+    estimate.reasons.extend(_unreliable_reasons(estimate, settings, focal, left.shape))
     return estimate
 
 
@@ -268,8 +286,8 @@ def _fit(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, inlier_px: f
     """
     A = _design(points_r, K)
     b = points_r[:, 1] - points_l[:, 1]
-    rng = np.random.default_rng(0)
-    samples = np.stack([rng.choice(len(b), 3, replace=False) for _ in range(RANSAC_ITERATIONS)])
+    samples = np.random.default_rng(0).integers(0, len(b), (RANSAC_ITERATIONS, 3))
+    samples = samples[(samples[:, 0] != samples[:, 1]) & (samples[:, 0] != samples[:, 2]) & (samples[:, 1] != samples[:, 2])]
     A_s, b_s = A[samples], b[samples]
     solvable = np.abs(np.linalg.det(A_s)) > 1e-9 * np.abs(A_s).max(axis=(1, 2)) ** 3
     if not solvable.any():
@@ -277,10 +295,8 @@ def _fit(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, inlier_px: f
     hypotheses = np.linalg.solve(A_s[solvable], b_s[solvable][..., None])[..., 0]
     counts = (np.abs(b[None, :] - hypotheses @ A.T) <= 2.0 * inlier_px).sum(axis=1)
     omega = hypotheses[np.argmax(counts)]
-    for window in (2.0 * inlier_px, inlier_px):
-        chosen = np.abs(_vertical_residuals(omega, points_l, points_r, K)) <= window
-        if chosen.sum() < 3:
-            break
+    chosen = np.abs(_vertical_residuals(omega, points_l, points_r, K)) <= 2.0 * inlier_px
+    if chosen.sum() >= 3:
         omega = least_squares(
             _vertical_residuals, omega, args=(points_l[chosen], points_r[chosen], K), loss="soft_l1",
             f_scale=0.25 * inlier_px, x_scale=1e-3,
@@ -288,17 +304,26 @@ def _fit(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, inlier_px: f
     return omega, np.abs(_vertical_residuals(omega, points_l, points_r, K)) <= inlier_px
 
 
-def _yaw_standard_error_deg(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, omega: np.ndarray) -> float:
-    """Standard error (degrees) of ωy: robust residual spread · sqrt of the (ωy, ωy) entry of (AᵀA)⁻¹."""
+def _standard_errors_deg(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    """(3,) standard errors (degrees) of (ωx, ωy, ωz): robust residual spread (1.4826 MAD)
+    times the square roots of the diagonal of (AᵀA)⁻¹; inf when fewer than 6 inliers."""
     if len(points_l) < 6:
-        return float("inf")
+        return np.full(3, np.inf)
     residuals = _vertical_residuals(omega, points_l, points_r, K)
     sigma = max(1.4826 * float(np.median(np.abs(residuals - np.median(residuals)))), 1e-3)
     A = _design(points_r, K)
     normal = A.T @ A
     if np.linalg.cond(normal) > 1e12:
-        return float("inf")
-    return float(np.degrees(sigma * np.sqrt(np.linalg.inv(normal)[1, 1])))
+        return np.full(3, np.inf)
+    return np.degrees(sigma * np.sqrt(np.diag(np.linalg.inv(normal))))
+
+
+def _negative_fraction(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, omega: np.ndarray) -> float:
+    """Fraction of matches at negative disparity once ω is undone."""
+    if len(points_l) == 0:
+        return 0.0
+    corrected = correct_right_points(points_r, K, cv2.Rodrigues(omega.reshape(3, 1))[0])
+    return float(np.mean(points_l[:, 0] - corrected[:, 0] < NEGATIVE_DISPARITY_PX))
 
 
 def _coverage(points: np.ndarray, shape_hw: tuple[int, ...]) -> float:
@@ -312,12 +337,22 @@ def _coverage(points: np.ndarray, shape_hw: tuple[int, ...]) -> float:
 
 def _spread(values: np.ndarray) -> dict[str, float]:
     if len(values) == 0:
-        return {"median": float("nan"), "p95": float("nan")}
+        return {"median": None, "p95": None}
     median, p95 = np.percentile(values, [50, 95])
     return {"median": round(float(median), 4), "p95": round(float(p95), 4)}
 
 
-def _unreliable_reasons(estimate: DriftEstimate, settings: RectificationConfig, focal_px: float) -> list[str]:
+def _alignment_uncertainty_px(se_deg: np.ndarray, focal_px: float, shape_hw: tuple[int, ...]) -> float:
+    """Two standard errors of the vertical alignment at the image corners (px) from the
+    pitch and roll uncertainty: pitch moves a corner row by f + (H/2)²/f px per radian, roll by W/2."""
+    half_h, half_w = shape_hw[0] / 2, shape_hw[1] / 2
+    se_pitch, _, se_roll = np.radians(se_deg)
+    return float(2.0 * np.hypot(se_pitch * (focal_px + half_h * half_h / focal_px), se_roll * half_w))
+
+
+def _unreliable_reasons(
+    estimate: DriftEstimate, settings: RectificationConfig, focal_px: float, shape_hw: tuple[int, ...]
+) -> list[str]:
     reasons = []
     if estimate.inliers < settings.min_inliers:
         reasons.append(
@@ -336,19 +371,29 @@ def _unreliable_reasons(estimate: DriftEstimate, settings: RectificationConfig, 
             f"the agreeing matches cover {100 * estimate.coverage:.0f}% of the image "
             f"(need {100 * settings.min_coverage:.0f}%)"
         )
-    after = estimate.residual_after_px
-    if after["median"] > settings.max_residual_median_px or after["p95"] > settings.max_residual_p95_px:
+    for label, residual in (
+        ("the rotation model leaves", estimate.residual_fit_px),
+        ("the applied correction (factory yaw kept) leaves", estimate.residual_after_px),
+    ):
+        if residual["median"] > settings.max_residual_median_px or residual["p95"] > settings.max_residual_p95_px:
+            reasons.append(
+                f"{label} {residual['median']:.2f} px median, {residual['p95']:.2f} px p95 of vertical disparity "
+                f"(allowed {settings.max_residual_median_px} / {settings.max_residual_p95_px} px)"
+            )
+            break
+    uncertainty = _alignment_uncertainty_px(estimate.se_deg, focal_px, shape_hw)
+    if uncertainty > settings.max_alignment_uncertainty_px:
         reasons.append(
-            f"vertical disparity after correction is {after['median']:.2f} px median, {after['p95']:.2f} px p95 "
-            f"(allowed {settings.max_residual_median_px} / {settings.max_residual_p95_px} px)"
+            f"pitch and roll are too uncertain: rows may still be off by {uncertainty:.2f} px at the image corners "
+            f"(two standard errors; allowed {settings.max_alignment_uncertainty_px} px)"
         )
     angle = float(np.linalg.norm(estimate.rotvec_deg))
     if angle > settings.max_drift_deg:
         reasons.append(f"the estimated drift of {angle:.2f} deg exceeds the plausible {settings.max_drift_deg} deg")
     if estimate.negative_fraction > settings.max_negative_fraction:
-        toe_out = np.degrees(np.arctan(-np.percentile(estimate.disparities_px, 5) / focal_px))
+        toe_in = np.degrees(np.arctan(-np.percentile(estimate.disparities_px, 5) / focal_px))
         reasons.append(
             f"{100 * estimate.negative_fraction:.0f}% of the matches lie at negative disparity after correction: "
-            f"the cameras toe out by at least {toe_out:.2f} deg of uncorrected yaw, or the views do not form a pair"
+            f"the cameras toe in by at least {toe_in:.2f} deg of uncorrected yaw, or the views do not form a pair"
         )
     return reasons

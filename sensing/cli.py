@@ -3,10 +3,13 @@
 Exit codes: 0 success; 1 internal error (a bug: please report it with ``--debug`` output);
 2 bad input, calibration, configuration or usage; 3 the pipeline stopped because a stage
 could not work on the capture (e.g. a black or swapped view); the reason is printed.
+``calib validate`` ends with its verdict: 0 the calibration holds, 4 drifted (recalibrate),
+5 the captures are inconsistent (they disagree, or too few gave a reliable estimate).
 """
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +19,7 @@ from tqdm import tqdm
 from sensing.errors import GlassdepthError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_STOPPED = 0, 1, 2, 3
+EXIT_DRIFTED, EXIT_INCONSISTENT = 4, 5
 DEFAULT_RESULTS = Path("benchmarks") / "results"
 
 
@@ -44,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser = argparse.ArgumentParser(
         prog="glassdepth", description="Depth from smart-glasses stereo captures.", parents=[common],
-        epilog="exit codes: 0 ok, 1 internal error, 2 bad input/usage, 3 pipeline stopped (reason printed)",
+        epilog="exit codes: 0 ok, 1 internal error, 2 bad input/usage, 3 pipeline stopped (reason printed); "
+        "calib validate: 0 calibration holds, 4 drifted - recalibrate, 5 inconsistent between captures",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -78,6 +83,30 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default ./demo_out)")
     demo.set_defaults(handler=_demo)
 
+    calib = commands.add_parser("calib", parents=[common], help="calibration drift: simulate it, validate captures")
+    calib_commands = calib.add_subparsers(dest="what", required=True, metavar="WHAT")
+    perturb = calib_commands.add_parser(
+        "perturb", parents=[common], help="simulate drift: turn the right camera, keep the factory calibration"
+    )
+    perturb.add_argument("capture", type=Path, help="capture folder or EuRoC sequence")
+    perturb.add_argument("--pitch", type=float, default=0.0, help="rotation about the right camera's x axis (deg)")
+    perturb.add_argument("--yaw", type=float, default=0.0, help="rotation about its y axis (deg)")
+    perturb.add_argument("--roll", type=float, default=0.0, help="rotation about its z axis (deg)")
+    perturb.add_argument("--out", type=Path, required=True, help="capture folder to write")
+    perturb.add_argument("--frame", type=int, help="frame index in an EuRoC sequence (default 0)")
+    perturb.set_defaults(handler=_calib_perturb)
+    validate = calib_commands.add_parser(
+        "validate", parents=[common], help="drift over many captures: holds (0), drifted (4) or inconsistent (5)",
+        epilog="exit codes: 0 calibration holds, 4 drifted - recalibrate, 5 inconsistent between captures, "
+        "2 bad input/usage, 1 internal error",
+    )
+    validate.add_argument(
+        "captures", type=Path, nargs="+", help="capture folders, folders holding them, or EuRoC sequences (every frame)"
+    )
+    validate.add_argument("--out", type=Path, required=True, help="folder for summary.json, summary.csv, drift.png")
+    _add_pipeline_options(validate)
+    validate.set_defaults(handler=_calib_validate)
+
     bench = commands.add_parser("bench", parents=[common], help="latency and memory benchmarks")
     bench_commands = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
     bench_process = bench_commands.add_parser("process", parents=[common], help="pipeline latency and memory at 640x480")
@@ -86,6 +115,17 @@ def _parser() -> argparse.ArgumentParser:
     bench_process.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "process_640x480.json", help="JSON to write")
     _add_pipeline_options(bench_process)
     bench_process.set_defaults(handler=_bench_process)
+    bench_rectify = bench_commands.add_parser(
+        "rectify", parents=[common], help="online rectification: drift accuracy, negatives, stage time"
+    )
+    bench_rectify.add_argument("--data", type=Path, required=True, help="data root holding stereo/ and pairs_nogt/")
+    bench_rectify.add_argument("--datasets", help="comma-separated stereo datasets (default: all)")
+    bench_rectify.add_argument("--no-sgbm", action="store_true", help="skip the SGBM bad-2 comparison (faster)")
+    bench_rectify.add_argument("--seed", type=int, default=0, help="seed of the drift cases (default 0)")
+    bench_rectify.add_argument("--detector", choices=("orb", "akaze", "sift"), help="feature detector (default: the config's)")
+    bench_rectify.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "rectify.json", help="JSON to write")
+    _add_pipeline_options(bench_rectify)
+    bench_rectify.set_defaults(handler=_bench_rectify)
     return parser
 
 
@@ -124,6 +164,9 @@ def _run_and_write(capture, config, out: Path) -> int:
         return EXIT_STOPPED
     write_outputs(result, out)
     for record in result.stages:
+        if record.status == "skipped":
+            print(f"  {record.name:<11} skipped")
+            continue
         budget = "" if record.budget_ms is None else f" / {record.budget_ms:.0f} ms budget"
         flag = "" if record.within_budget is not False else "  OVER BUDGET"
         print(f"  {record.name:<11} {record.ms:7.1f} ms{budget}, peak RSS {record.peak_rss_mb:.0f} MB{flag}")
@@ -210,6 +253,64 @@ def _bench_process(args: argparse.Namespace) -> int:
     print(format_bench(results))
     print(f"wrote {write_json_atomic(args.out, results)}")
     return EXIT_OK
+
+
+def _bench_rectify(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from benchmarks.datasets import list_stereo_scenes
+    from benchmarks.rectify_bench import bench_rectify, format_rectify_bench
+    from sensing.fileio import write_json_atomic
+
+    config = _load_config(args)
+    if args.detector:
+        config = replace(config, rectification=replace(config.rectification, detector=args.detector))
+    datasets = args.datasets.split(",") if args.datasets else None
+    scenes = list_stereo_scenes(args.data, datasets)
+    with tqdm(total=len(scenes), unit="scene", file=sys.stderr) as bar:
+
+        def progress(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update()
+
+        results = bench_rectify(
+            args.data, config=config, datasets=datasets, seed=args.seed, with_sgbm=not args.no_sgbm, on_scene=progress
+        )
+    print(format_rectify_bench(results))
+    print(f"wrote {write_json_atomic(args.out, results)}")
+    return EXIT_OK
+
+
+def _calib_perturb(args: argparse.Namespace) -> int:
+    from calibration.drift import perturb_capture
+    from sensing.capture import load_capture, save_capture
+
+    angles = [args.pitch, args.yaw, args.roll]
+    if not all(math.isfinite(a) and abs(a) <= 45.0 for a in angles):
+        raise GlassdepthError(f"--pitch/--yaw/--roll must be finite angles within 45 degrees, got {angles}")
+    capture = perturb_capture(load_capture(args.capture, frame=args.frame), angles)
+    save_capture(capture, args.out)
+    print(f"drifted capture (right camera turned by pitch {args.pitch}, yaw {args.yaw}, roll {args.roll} deg; "
+          f"factory calibration kept) written to {args.out}")
+    return EXIT_OK
+
+
+def _calib_validate(args: argparse.Namespace) -> int:
+    from calibration.validation import list_captures, validate_captures, write_validation
+
+    config = _load_config(args)
+    captures = list_captures(args.captures)
+    with tqdm(total=len(captures), unit="capture", file=sys.stderr) as bar:
+
+        def progress(record) -> None:
+            bar.set_postfix_str(f"{record.name}: {record.verdict}")
+            bar.update()
+
+        summary = validate_captures(captures, config, on_capture=progress)
+    write_validation(summary, args.out)
+    print(summary.format_table())
+    print(f"results in {args.out}")
+    return {"holds": EXIT_OK, "drifted": EXIT_DRIFTED, "inconsistent": EXIT_INCONSISTENT}[summary.verdict.verdict]
 
 
 def _error(message: str) -> None:

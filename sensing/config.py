@@ -71,11 +71,14 @@ class RectificationConfig:
     matched with Lowe's ``ratio`` test and a mutual check. A match is an inlier when its
     vertical disparity after correction is within ``inlier_px``. The correction is reliable
     when at least ``min_inliers`` inliers, ``min_inlier_ratio`` of the matches, cover at
-    least ``min_coverage`` of the image grid cells, the remaining vertical disparity has a
-    median of at most ``max_residual_median_px`` and a 95th percentile of at most
-    ``max_residual_p95_px``, the drift is within ``max_drift_deg`` of the factory pose, and
-    at most ``max_negative_fraction`` of the inliers lie at negative disparity. Yaw is
-    estimated only when its standard error is at most ``yaw_max_se_deg``.
+    least ``min_coverage`` of the image grid cells, the vertical disparity the rotation model
+    leaves has a median of at most ``max_residual_median_px`` and a 95th percentile of at
+    most ``max_residual_p95_px``, the pitch and roll uncertainty moves the corner rows by at
+    most ``max_alignment_uncertainty_px`` (two standard errors), the drift is within
+    ``max_drift_deg`` of the factory pose, and at most ``max_negative_fraction`` of the
+    inliers lie at negative disparity after correction.
+    Yaw is corrected only when its standard error is at most ``yaw_max_se_deg`` and the
+    correction leaves at most ``max_negative_fraction`` of the inliers at negative disparity.
     """
 
     online: bool = True
@@ -85,12 +88,13 @@ class RectificationConfig:
     inlier_px: float = 1.0
     min_inliers: int = 40
     min_inlier_ratio: float = 0.25
-    min_coverage: float = 0.3
+    min_coverage: float = 0.15
     max_residual_median_px: float = 0.4
     max_residual_p95_px: float = 1.2
+    max_alignment_uncertainty_px: float = 0.5
     max_drift_deg: float = 3.0
     max_negative_fraction: float = 0.05
-    yaw_max_se_deg: float = 0.01
+    yaw_max_se_deg: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ class PipelineConfig:
         _check_range("rectification.min_coverage", rect.min_coverage, 0.0, 1.0)
         _check_range("rectification.max_residual_median_px", rect.max_residual_median_px, 0.0, 100.0)
         _check_range("rectification.max_residual_p95_px", rect.max_residual_p95_px, 0.0, 100.0)
+        _check_range("rectification.max_alignment_uncertainty_px", rect.max_alignment_uncertainty_px, 0.0, 100.0)
         _check_range("rectification.max_drift_deg", rect.max_drift_deg, 0.0, 45.0)
         _check_range("rectification.max_negative_fraction", rect.max_negative_fraction, 0.0, 1.0)
         _check_range("rectification.yaw_max_se_deg", rect.yaw_max_se_deg, 0.0, 10.0)

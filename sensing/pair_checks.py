@@ -59,5 +59,6 @@ def check_not_swapped(disparities_px: np.ndarray) -> None:
     if moving.size >= MIN_SIGN_MATCHES and np.mean(moving < 0) > SWAPPED_FRACTION:
         raise StageError(
             f"the left and right views look swapped: {100 * np.mean(moving < 0):.0f}% of {moving.size} feature "
-            f"matches have negative disparity (median {np.median(moving):.1f} px)"
+            f"matches have negative disparity (median {np.median(moving):.1f} px); if they are not, the cameras "
+            "toe in far beyond their calibration"
         )

@@ -113,3 +113,66 @@ def test_stereo_validate_names_the_problem(rig, message: str) -> None:
         rig().validate()
     assert message in str(error.value)
 
+
+
+# --- unproject / project ---------------------------------------------------------------------------
+
+
+def _pixel_grid(camera: CameraModel, columns: int = 33, rows: int = 25) -> np.ndarray:
+    """(N, 2) pixels spread over the whole image, corners and borders included."""
+    u, v = np.meshgrid(np.linspace(0, camera.width - 1, columns), np.linspace(0, camera.height - 1, rows))
+    return np.stack([u.ravel(), v.ravel()], axis=1)
+
+
+@pytest.mark.parametrize("model", ["pinhole", "fisheye"])
+def test_unproject_then_project_is_the_identity(make_calibration, model: str) -> None:
+    """Over the whole image of a strongly distorted lens, to well below a micro-pixel."""
+    for camera in (make_calibration(model).left, make_calibration(model).right):
+        pixels = _pixel_grid(camera)
+        rays = camera.unproject(pixels)
+        assert rays.shape == (len(pixels), 3) and rays.dtype == np.float64
+        np.testing.assert_allclose(np.linalg.norm(rays, axis=1), 1.0, atol=1e-12)
+        assert np.all(rays[:, 2] > 0)
+        back = camera.project(rays)
+        assert back.shape == pixels.shape and back.dtype == np.float64
+        assert np.abs(back - pixels).max() < 1e-6
+
+
+@pytest.mark.parametrize("model", ["pinhole", "fisheye"])
+def test_project_then_unproject_gives_the_ray_back(make_calibration, model: str) -> None:
+    camera = make_calibration(model).right
+    rng = np.random.default_rng(0)
+    # Directions within about 30 degrees of the axis (inside the 640 x 480 image at f = 404 px).
+    directions = np.column_stack([rng.uniform(-0.55, 0.55, 200), rng.uniform(-0.4, 0.4, 200), np.ones(200)])
+    pixels = camera.project(directions)
+    assert np.all((pixels >= 0) & (pixels <= [camera.width - 1, camera.height - 1]))
+    unit = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    np.testing.assert_allclose(camera.unproject(pixels), unit, atol=1e-9)
+    # Only the direction matters, not the length of the vector.
+    np.testing.assert_allclose(camera.project(3.5 * directions), pixels, atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["pinhole", "fisheye"])
+def test_principal_point_is_the_optical_axis(make_calibration, model: str) -> None:
+    camera = make_calibration(model).right
+    np.testing.assert_allclose(camera.unproject(np.array([[camera.cx, camera.cy]])), [[0.0, 0.0, 1.0]], atol=1e-12)
+    np.testing.assert_allclose(camera.project(np.array([[0.0, 0.0, 2.0]])), [[camera.cx, camera.cy]], atol=1e-9)
+
+
+def test_undistorted_pinhole_projection_is_k_times_the_ray() -> None:
+    camera = replace(CAMERA, distortion=())
+    rays = np.array([[0.1, -0.2, 1.0], [-0.3, 0.25, 2.0], [0.0, 0.0, 1.0]])
+    expected = (camera.K @ rays.T).T
+    np.testing.assert_allclose(camera.project(rays), expected[:, :2] / expected[:, 2:], atol=1e-9)
+    np.testing.assert_allclose(
+        camera.unproject(expected[:, :2] / expected[:, 2:]), rays / np.linalg.norm(rays, axis=1, keepdims=True), atol=1e-12
+    )
+
+
+def test_distortion_bends_rays_towards_the_axis() -> None:
+    """Barrel distortion (k1 < 0): a corner pixel looks further out than the ideal pinhole says."""
+    ideal = replace(CAMERA, distortion=())
+    corner = np.array([[0.0, 0.0]])
+    distorted_ray, ideal_ray = CAMERA.unproject(corner)[0], ideal.unproject(corner)[0]
+    assert distorted_ray[2] < ideal_ray[2]  # a larger angle off the optical axis
+    assert np.sign(distorted_ray[0]) == np.sign(ideal_ray[0]) == -1

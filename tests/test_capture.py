@@ -170,3 +170,120 @@ def test_euroc_selection_errors(euroc_mav0: Path, euroc_stamps: list[int]) -> No
         load_capture(euroc_mav0, timestamp_ns=123)
     with pytest.raises(InputError, match="give a frame index or a timestamp, not both"):
         load_capture(euroc_mav0, frame=0, timestamp_ns=euroc_stamps[0])
+
+
+# --- save_capture ----------------------------------------------------------------------------------------
+
+
+def _capture(make_calibration, views, *, convert=lambda v: v, meta=None):
+    from sensing.types import StereoCapture
+
+    calib = make_calibration(width=WIDTH, height=HEIGHT, focal_px=70.0)
+    return StereoCapture(convert(views[0]), convert(views[1]), calib, meta or {}, source="memory")
+
+
+def _leftovers(parent: Path, name: str) -> list[Path]:
+    """Staging folders or temporary files left beside or inside the capture folder."""
+    hidden = list(parent.glob(f".{name}.*"))
+    if (parent / name).is_dir():
+        hidden += [p for p in (parent / name).iterdir() if p.name.startswith(".")]
+    return hidden
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda v: v,
+        lambda v: v.astype(np.uint16) * 257,
+        lambda v: cv2.cvtColor(v, cv2.COLOR_BGR2GRAY),
+        lambda v: cv2.cvtColor(v, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 64 + 3,
+    ],
+    ids=["bgr8", "bgr16", "grey8", "grey16"],
+)
+def test_save_capture_round_trip(tmp_path: Path, make_calibration, views, convert) -> None:
+    from sensing.capture import save_capture
+
+    meta = {"exposure_ms": [8.0, 6.5], "simulated_drift_rotvec_deg": [0.5, 0.0, -0.3], "note": "é"}
+    capture = _capture(make_calibration, views, convert=convert, meta=meta)
+    folder = save_capture(capture, tmp_path / "nested" / "cap")
+    assert folder == tmp_path / "nested" / "cap"
+    assert sorted(p.name for p in folder.iterdir()) == ["calibration.json", "left.png", "meta.json", "right.png"]
+    loaded = load_capture(folder)
+    for name in ("left", "right"):
+        original, back = getattr(capture, name), getattr(loaded, name)
+        assert back.dtype == original.dtype and back.shape == original.shape
+        np.testing.assert_array_equal(back, original)
+    assert loaded.calibration.left == capture.calibration.left and loaded.calibration.right == capture.calibration.right
+    np.testing.assert_allclose(loaded.calibration.R, capture.calibration.R, atol=1e-12)
+    np.testing.assert_allclose(loaded.calibration.T, capture.calibration.T, atol=1e-12)
+    assert loaded.meta == meta
+    assert _leftovers(folder.parent, folder.name) == []
+
+
+def test_save_capture_overwrites_an_existing_capture(tmp_path: Path, make_calibration, views, write_capture) -> None:
+    from sensing.capture import save_capture
+
+    folder = write_capture(tmp_path / "cap", views[1], views[0], meta={"old": True})
+    capture = _capture(make_calibration, views, meta={"new": 1})
+    save_capture(capture, folder)
+    loaded = load_capture(folder)
+    np.testing.assert_array_equal(loaded.left, views[0])
+    np.testing.assert_array_equal(loaded.right, views[1])
+    assert loaded.meta == {"new": 1}
+    assert _leftovers(tmp_path, "cap") == []
+    # Saving the same capture twice gives the same files.
+    first = {p.name: p.read_bytes() for p in folder.iterdir()}
+    save_capture(capture, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
+
+
+def test_save_capture_replaces_views_stored_under_other_extensions(tmp_path: Path, make_calibration, views) -> None:
+    from sensing.capture import save_capture
+
+    folder = tmp_path / "cap"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "left.jpg"), views[0])
+    (folder / "calibration.yaml").write_text("%YAML:1.0\n")
+    save_capture(_capture(make_calibration, views), folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["calibration.json", "left.png", "meta.json", "right.png"]
+    np.testing.assert_array_equal(load_capture(folder).left, views[0])
+
+
+def test_save_capture_without_meta_writes_an_empty_object(tmp_path: Path, make_calibration, views) -> None:
+    from sensing.capture import save_capture
+
+    folder = save_capture(_capture(make_calibration, views), tmp_path / "cap")
+    assert json.loads((folder / "meta.json").read_text()) == {}
+    assert load_capture(folder).meta == {}
+
+
+@pytest.mark.parametrize("failing", ["write_image_atomic", "save_calibration", "write_json_atomic"])
+def test_save_capture_failure_leaves_nothing_half_written(
+    tmp_path: Path, make_calibration, views, write_capture, monkeypatch, failing: str
+) -> None:
+    import sensing.capture as capture_module
+
+    calls = []
+    real = getattr(capture_module, failing)
+
+    def fail_late(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == (2 if failing == "write_image_atomic" else 1):  # the right image, or the first call
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(capture_module, failing, fail_late)
+    capture = _capture(make_calibration, views, meta={"new": 1})
+    # A new folder: nothing appears.
+    with pytest.raises(OSError, match="disk full"):
+        capture_module.save_capture(capture, tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()
+    assert _leftovers(tmp_path, "fresh") == []
+    # An existing capture: left exactly as it was.
+    folder = write_capture(tmp_path / "old", views[1], views[0], meta={"old": True})
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    calls.clear()
+    with pytest.raises(OSError, match="disk full"):
+        capture_module.save_capture(capture, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert _leftovers(tmp_path, "old") == []

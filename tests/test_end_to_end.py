@@ -204,3 +204,138 @@ def test_config_errors_are_user_errors(demo_capture, tmp_path, capsys):
     assert "methd" in capsys.readouterr().err
     assert main(["process", str(demo_capture), "--out", str(tmp_path / "o"), "--device", "toaster"]) == EXIT_INPUT
     assert "cpu-2core" in capsys.readouterr().err
+
+
+# --- online recalibration through the CLI -----------------------------------------------------------------
+
+
+def _report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+def _rectification_rotvec(report: dict) -> np.ndarray:
+    return np.array(report["rectification"]["drift_rotvec_deg"])
+
+
+@pytest.fixture(scope="session")
+def demo_base_drift(demo_result) -> np.ndarray:
+    """The undrifted demo capture's own estimate (Middlebury's rectification is not perfect)."""
+    report = _report(demo_result)
+    assert report["rectification"]["online"] is True and report["rectification"]["reliable"] is True
+    return _rectification_rotvec(report)
+
+
+def test_calib_perturb_then_process_recovers_and_corrects_the_drift(demo_capture, demo_base_drift, tmp_path, capsys):
+    from calibration.drift import rotation_from_rotvec_deg
+
+    drifted = tmp_path / "drifted"
+    assert main(["calib", "perturb", str(demo_capture), "--pitch", "0.5", "--roll", "-0.3", "--out", str(drifted)]) == EXIT_OK
+    assert str(drifted) in capsys.readouterr().out
+    assert json.loads((drifted / "meta.json").read_text())["simulated_drift_rotvec_deg"] == [0.5, 0.0, -0.3]
+    factory = load_calibration(demo_capture / "calibration.json")
+    kept = load_calibration(drifted / "calibration.json")
+    np.testing.assert_array_equal(kept.R, factory.R)
+    np.testing.assert_array_equal(kept.T, factory.T)
+    assert (drifted / "left.png").read_bytes() == (demo_capture / "left.png").read_bytes()
+    assert not list(tmp_path.glob(".drifted.*"))
+
+    out = tmp_path / "out"
+    assert main(["process", str(drifted), "--out", str(out)]) == EXIT_OK
+    report = _report(out)
+    assert report["depth_source"] == "stereo" and report["reasons"] == []
+    rectification = report["rectification"]
+    assert rectification["reliable"] is True and rectification["reasons"] == []
+    estimated = _rectification_rotvec(report)
+    assert abs(estimated[0] - 0.5) <= 0.03 and abs(estimated[2] + 0.3) <= 0.03, estimated
+    # Relative to the pair's own imperfection the recovery is tighter still.
+    assert abs(estimated[0] - demo_base_drift[0] - 0.5) <= 0.02 and abs(estimated[2] - demo_base_drift[2] + 0.3) <= 0.02
+    assert rectification["residual_vertical_px"]["median"] < 0.3
+    assert rectification["residual_vertical_before_px"]["median"] > 3.0  # f = 859 px: 0.5 deg is ~7.5 px
+    assert rectification["inliers"] >= report["config"]["rectification"]["min_inliers"]
+
+    corrected = load_calibration(out / "calibration_corrected.json")
+    R_drift = rotation_from_rotvec_deg(estimated)
+    np.testing.assert_allclose(corrected.R, R_drift @ factory.R, atol=1e-6)
+    np.testing.assert_allclose(corrected.T, R_drift @ factory.T, atol=1e-8)
+    assert corrected.baseline_m == pytest.approx(factory.baseline_m, rel=1e-9)
+    assert corrected.left == factory.left and corrected.right == factory.right
+
+    # Closing the loop: the drifted capture with the corrected calibration shows no drift left.
+    shutil.copy(out / "calibration_corrected.json", drifted / "calibration.json")
+    again = tmp_path / "again"
+    assert main(["process", str(drifted), "--out", str(again)]) == EXIT_OK
+    residual = _rectification_rotvec(_report(again))
+    assert np.all(np.abs(residual[[0, 2]]) <= 0.03), residual
+    assert _report(again)["rectification"]["residual_vertical_before_px"]["median"] < 0.3
+
+
+def _unrelated_views(folder: Path) -> None:
+    from skimage import data
+
+    size = cv2.imread(str(folder / "left.png")).shape[1::-1]
+    cv2.imwrite(str(folder / "left.png"), cv2.resize(data.astronaut()[:, :, ::-1], size, interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(folder / "right.png"), cv2.resize(data.coffee()[:, :, ::-1], size, interpolation=cv2.INTER_AREA))
+
+
+def test_unrelated_views_give_no_depth_and_no_corrected_calibration(demo_capture, demo_result, tmp_path, capsys):
+    capture = _copy_capture(demo_capture, tmp_path / "capture")
+    _unrelated_views(capture)
+    out = tmp_path / "out"
+    # A previous good result in the same folder: its corrected calibration must not survive.
+    shutil.copytree(demo_result, out)
+    (out / "calibration_corrected.json").write_text("{}")
+    assert main(["process", str(capture), "--out", str(out)]) == EXIT_OK
+    assert "depth source: none" in capsys.readouterr().out
+    report = _report(out)
+    assert report["ok"] is True and report["depth_source"] == "none"
+    assert report["reasons"] and all(r.startswith("rectification unreliable") for r in report["reasons"])
+    assert report["rectification"]["reliable"] is False and report["rectification"]["reasons"]
+    assert not (out / "calibration_corrected.json").exists()
+    assert not np.isfinite(read_pfm(out / "disparity.pfm")).any()
+    assert not cv2.imread(str(out / "depth.png"), cv2.IMREAD_UNCHANGED).any()
+    assert report["depth"] is None
+    statuses = {s["name"]: s["status"] for s in report["stages"]}
+    assert statuses["stereo"] == "skipped" and statuses["rectify"] == "ok"
+
+
+def test_calib_perturb_missing_capture_is_a_user_error(tmp_path, capsys):
+    out = tmp_path / "x"
+    assert main(["calib", "perturb", str(tmp_path / "missing"), "--pitch", "0.5", "--out", str(out)]) == EXIT_INPUT
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("glassdepth: error:") and "\n" not in error and "capture not found" in error
+    assert not out.exists() and not list(tmp_path.glob(".x.*"))
+
+
+@pytest.mark.parametrize("angle", [["--pitch", "nan"], ["--roll", "inf"], ["--yaw", "90"]])
+def test_calib_perturb_rejects_impossible_angles(demo_capture, tmp_path, capsys, angle):
+    out = tmp_path / "x"
+    assert main(["calib", "perturb", str(demo_capture), *angle, "--out", str(out)]) == EXIT_INPUT
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("glassdepth: error:") and "\n" not in error and "--pitch/--yaw/--roll" in error
+    assert not out.exists()
+
+
+def test_calib_perturb_bad_number_is_a_usage_error(demo_capture, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calib", "perturb", str(demo_capture), "--pitch", "half", "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == EXIT_INPUT
+    assert "invalid float value" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_euroc_pitch_drift_is_recovered(tmp_path):
+    if not EUROC.is_dir():
+        pytest.skip(f"shared EuRoC capture not found at {EUROC}")
+    drifted = tmp_path / "drifted"
+    assert main(["calib", "perturb", str(EUROC), "--frame", "2", "--pitch", "1", "--out", str(drifted)]) == EXIT_OK
+    meta = json.loads((drifted / "meta.json").read_text())
+    assert meta["frame"] == 2 and meta["simulated_drift_rotvec_deg"] == [1.0, 0.0, 0.0]
+    out = tmp_path / "out"
+    assert main(["process", str(drifted), "--out", str(out)]) == EXIT_OK
+    report = _report(out)
+    assert report["depth_source"] == "stereo" and report["rectification"]["reliable"] is True
+    estimated = _rectification_rotvec(report)
+    assert estimated[0] == pytest.approx(1.0, abs=0.03), estimated
+    assert abs(estimated[2]) <= 0.03
+    assert report["rectification"]["residual_vertical_px"]["median"] < 0.3
+    assert (out / "calibration_corrected.json").is_file()
