@@ -20,7 +20,8 @@ after correction, so it includes feature noise), and geometric (median over a gr
 image of the vertical offset between the applied correction and the true one).
 
 SGBM bad-2 (errors over 2 px against the ground truth) on the corrected pair, the drifted
-pair left uncorrected, and the clean pair, all with the same matcher and search range.
+pair left uncorrected (None where the factory rectification alone stops the pipeline, e.g. a
+toe-in that looks like swapped views), and the clean pair, with the same matcher and range.
 """
 
 import statistics
@@ -184,7 +185,7 @@ def bench_scene(
                 uncorrected = run_rectify_stage(drifted, factory, rectifier)
                 row.update(
                     bad2_corrected=round(sgbm_bad2(outcome.rectified, gt, matcher), 3),
-                    bad2_uncorrected=round(sgbm_bad2(uncorrected.rectified, gt, matcher), 3),
+                    bad2_uncorrected=None if uncorrected.stopped else round(sgbm_bad2(uncorrected.rectified, gt, matcher), 3),
                     bad2_clean=round(clean_bad2, 3),
                 )
         rows.append(row)
@@ -223,7 +224,8 @@ def summarise_drift(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if done and "bad2_corrected" in done[0]:
         summary["sgbm_bad2_percent_mean"] = {
-            key: round(float(np.mean([r[f"bad2_{key}"] for r in done])), 3) for key in ("corrected", "uncorrected", "clean")
+            key: round(float(np.mean([r[f"bad2_{key}"] for r in done if r[f"bad2_{key}"] is not None])), 3)
+            for key in ("corrected", "uncorrected", "clean")
         }
     reliable = [r for r in done if r["reliable"]]
     if reliable:
