@@ -12,8 +12,6 @@ they disagree, else ``drifted`` when a median is beyond ``hold_deg``, else ``hol
 import csv
 import io
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -31,7 +29,7 @@ from calibration.rectify import Rectifier
 from sensing.capture import list_asl_timestamps, load_capture
 from sensing.config import PipelineConfig, ValidationConfig, config_to_dict, load_device_profile
 from sensing.errors import CalibrationError, InputError, StageError
-from sensing.fileio import write_bytes_atomic, write_json_atomic
+from sensing.fileio import staged_folder, write_bytes_atomic, write_json_atomic
 from sensing.outputs import git_revision
 from sensing.pipeline import rectify_online
 from sensing.preprocess import preprocess_capture
@@ -281,19 +279,11 @@ def write_validation(summary: ValidationSummary, out_dir: str | os.PathLike) -> 
     summary.csv : one row per capture (columns :data:`CSV_COLUMNS`)
     drift.png : drift per axis over the captures, with the ±``hold_deg`` band
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as staging:
         write_json_atomic(staging / "summary.json", {**summary.to_dict(), "git_revision": git_revision()})
         write_bytes_atomic(staging / "summary.csv", _csv_bytes(summary.records))
         write_bytes_atomic(staging / "drift.png", plot_drift(summary))
-        out_dir.mkdir(exist_ok=True)
-        for name in OUTPUT_FILES:
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
+    return Path(out_dir)
 
 
 def plot_drift(summary: ValidationSummary) -> bytes:

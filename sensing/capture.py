@@ -12,14 +12,12 @@ Two layouts are recognised:
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from calibration.camera import CameraModel
 from calibration.io import load_calibration, save_calibration
 from sensing.errors import InputError
-from sensing.fileio import read_image, write_image_atomic, write_json_atomic
+from sensing.fileio import read_image, staged_folder, write_image_atomic, write_json_atomic
 from sensing.types import StereoCapture
 
 _CALIBRATION_NAMES = ("calibration.json", "calibration.yaml", "calibration.yml", "calibration.xml")
@@ -55,26 +53,13 @@ def save_capture(capture: StereoCapture, folder: str | os.PathLike) -> Path:
     """Write ``capture`` as a capture folder (``left.png``, ``right.png`` at their bit depth,
     ``calibration.json``, ``meta.json``), all or nothing: the files are staged beside
     ``folder`` and moved in only when all exist."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    names = ("left.png", "right.png", "calibration.json", "meta.json")
-    try:
+    # Views or calibrations under other names would make the folder ambiguous to load_capture.
+    with staged_folder(folder, stale=("left.*", "right.*", "calibration.*")) as staging:
         write_image_atomic(staging / "left.png", capture.left)
         write_image_atomic(staging / "right.png", capture.right)
         save_calibration(capture.calibration, staging / "calibration.json")
         write_json_atomic(staging / "meta.json", capture.meta)
-        folder.mkdir(exist_ok=True)
-        # Views or calibrations under other names would make the folder ambiguous to load_capture.
-        for pattern in ("left.*", "right.*", "calibration.*"):
-            for stale in folder.glob(pattern):
-                if stale.name not in names and stale.is_file():
-                    stale.unlink()
-        for name in names:
-            os.replace(staging / name, folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    return Path(folder)
 
 
 def list_asl_timestamps(path: str | os.PathLike) -> list[int]:

@@ -6,7 +6,10 @@ little-endian, and ``inf`` survives the round trip.
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +107,29 @@ def _finite_or_none(value: Any) -> Any:
     if isinstance(value, np.generic):
         return _finite_or_none(value.item())
     return value
+
+
+@contextmanager
+def staged_folder(folder: str | os.PathLike, *, stale: Sequence[str] = (), last: str | None = None) -> Iterator[Path]:
+    """Fill a folder all or nothing: write the files into the yielded staging folder.
+
+    The staging folder sits beside ``folder``; when the block ends without an error its files
+    are moved into ``folder`` (created if missing; ``last``, if named, moved last), after
+    deleting the files of ``folder`` that match a glob of ``stale`` and were not staged again.
+    On an error nothing in ``folder`` changes. The staging folder is always removed.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield staging
+        names = sorted(p.name for p in staging.iterdir())
+        folder.mkdir(exist_ok=True)
+        for pattern in stale:
+            for old in folder.glob(pattern):
+                if old.name not in names and old.is_file():
+                    old.unlink()
+        for name in sorted(names, key=lambda n: n == last):
+            os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -6,9 +6,7 @@ half-written result behind.
 """
 
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -16,7 +14,7 @@ import numpy as np
 
 from calibration.io import calibration_to_dict
 from sensing.depth import depth_to_millimetres
-from sensing.fileio import write_image_atomic, write_json_atomic
+from sensing.fileio import staged_folder, write_image_atomic, write_json_atomic
 from sensing.pipeline import PipelineResult
 from sensing.types import DisparityMap
 
@@ -69,10 +67,7 @@ def write_outputs(result: PipelineResult, out_dir: str | os.PathLike) -> Path:
     """
     if not result.ok or result.disparity is None:
         raise ValueError("only a completed pipeline run has outputs to write")
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir, stale=("calibration_corrected.json",), last="report.json") as staging:
         write_image_atomic(staging / "disparity.pfm", result.disparity.values_px)
         write_image_atomic(staging / "depth.png", depth_to_millimetres(result.depth))
         write_image_atomic(staging / "confidence.png", np.rint(result.confidence.values * 255).astype(np.uint8))
@@ -85,13 +80,4 @@ def write_outputs(result: PipelineResult, out_dir: str | os.PathLike) -> Path:
         if result.calibration_corrected is not None:
             write_json_atomic(staging / "calibration_corrected.json", calibration_to_dict(result.calibration_corrected))
         write_json_atomic(staging / "report.json", {**result.report(), "git_revision": git_revision()})
-        out_dir.mkdir(exist_ok=True)
-        stale = out_dir / "calibration_corrected.json"
-        if result.calibration_corrected is None and stale.exists():
-            stale.unlink()
-        for name in OUTPUT_FILES:
-            if (staging / name).exists():
-                os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
+    return Path(out_dir)
