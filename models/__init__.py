@@ -1,0 +1,1 @@
+"""Learned models: the stereo network, its training data and export."""

@@ -1,0 +1,1 @@
+"""Training data for the learned models: procedural synthetic pairs and real crops."""

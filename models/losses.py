@@ -1,0 +1,75 @@
+"""Training losses for :class:`models.stereo_net.GlassStereoNet`.
+
+Every term is averaged over valid ground-truth pixels; disparities are in pixels of the input.
+"""
+
+import torch
+import torch.nn.functional as F
+
+#: A pixel is "good" for the confidence target when its error is below this (px): bad-2.
+GOOD_ERROR_PX = 2.0
+
+
+def downsample_target(disparity: torch.Tensor, valid: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ground truth at 1/``factor``: mean of valid pixels per cell, valid where all of them are.
+
+    disparity, valid : (N, 1, H, W) px and bool; returns (N, 1, H/f, W/f) px (of the input) and bool.
+    """
+    weight = valid.float()
+    count = F.avg_pool2d(weight, factor)
+    mean = F.avg_pool2d(disparity * weight, factor) / count.clamp_min(1e-6)
+    return mean, count > 0.999
+
+
+def masked_smooth_l1(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 (beta 1 px) over valid pixels; 0 if none."""
+    if not bool(valid.any()):
+        return prediction.sum() * 0.0
+    return F.smooth_l1_loss(prediction[valid], target[valid], beta=1.0)
+
+
+def level_cross_entropy(logits: torch.Tensor, disparity: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the cost-volume distribution against a two-hot target level.
+
+    logits : (N, D, h, w); disparity : (N, 1, h, w) px of the input (4 px per level); valid bool.
+    """
+    levels = logits.shape[1]
+    level = (disparity / 4.0).clamp(0.0, levels - 1.0001)
+    lower = level.floor()
+    upper_weight = level - lower
+    target = torch.zeros_like(logits)
+    target.scatter_(1, lower.long(), 1.0 - upper_weight)
+    target.scatter_add_(1, lower.long() + 1, upper_weight)
+    entropy = -(target * F.log_softmax(logits, dim=1)).sum(dim=1, keepdim=True)
+    if not bool(valid.any()):
+        return entropy.sum() * 0.0
+    return entropy[valid].mean()
+
+
+def confidence_loss(logit: torch.Tensor, disparity: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """BCE of the half-resolution confidence logit against "final error below 2 px" (no gradient
+    into the disparity). logit (N, 1, H/2, W/2); disparity, target (N, 1, H, W) px; valid bool."""
+    good = ((disparity.detach() - target).abs() < GOOD_ERROR_PX).float() * valid.float()
+    weight = F.avg_pool2d(valid.float(), 2)
+    good_fraction = F.avg_pool2d(good, 2) / weight.clamp_min(1e-6)
+    keep = weight > 0.5
+    if not bool(keep.any()):
+        return logit.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logit[keep], good_fraction[keep])
+
+
+def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor, valid: torch.Tensor, weights: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the terms named in ``weights`` (final, half, quarter, levels, confidence).
+
+    disparity (N, 1, H, W) px, valid (N, 1, H, W) bool. Returns the loss and each term's value.
+    """
+    quarter_target, quarter_valid = downsample_target(disparity, valid, 4)
+    terms = {
+        "final": masked_smooth_l1(outputs["disparity"], disparity, valid),
+        "half": masked_smooth_l1(F.interpolate(outputs["half"], scale_factor=2.0, mode="bilinear", align_corners=False), disparity, valid),
+        "quarter": masked_smooth_l1(outputs["quarter"], quarter_target, quarter_valid),
+        "levels": level_cross_entropy(outputs["logits"], quarter_target, quarter_valid),
+        "confidence": confidence_loss(outputs["confidence_logit"], outputs["disparity"], disparity, valid),
+    }
+    total = sum(weights[name] * value for name, value in terms.items())
+    return total, {name: float(value.detach()) for name, value in terms.items()}

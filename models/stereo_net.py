@@ -1,0 +1,280 @@
+"""GlassStereoNet: a small stereo network made for CPU inference.
+
+Layout (H, W: input size, a multiple of :data:`STRIDE`):
+
+1. a shared encoder for both views, inverted-residual blocks: 1/2-resolution features (for
+   refinement) and 1/4-resolution matching features, with context from a 1/8 stage;
+2. a cosine-correlation cost volume at 1/4 resolution over ``levels`` disparities (4 px each);
+3. 2D aggregation: the cost volume, stacked with the left features as channels, goes through an
+   hourglass of depthwise-separable blocks (no 3D convolutions) to one logit per disparity level;
+4. disparity at 1/4 from a soft-argmax restricted to a window around the best level, and a
+   confidence from the probability mass in that window (the peak and spread of the matching
+   distribution);
+5. coarse-to-fine: at 1/2 resolution the right features are warped by the upsampled disparity,
+   and a residual block stack sees the left features, the warping error and the disparity; it
+   predicts a disparity residual, a confidence logit and the weights of a convex 3x3 upsampling
+   to full resolution (image-guided: the weights come from the left view's features).
+
+Outputs (N, 1, H, W) disparity in pixels of the input and (N, 1, H, W) confidence in [0, 1].
+Inputs are (N, 3, H, W) float32 BGR in [0, 255]; each view is normalised by its own mean and
+standard deviation, so exposure differences between the cameras matter less.
+"""
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Input sizes must be multiples of this (the wrapper pads).
+STRIDE = 8
+
+
+@dataclass(frozen=True)
+class StereoNetConfig:
+    """Architecture hyper-parameters.
+
+    levels : disparity levels of the 1/4-resolution cost volume; the largest disparity the net
+        can output is ``4 * (levels - 1)`` px at input resolution
+    half_channels, quarter_channels, eighth_channels : encoder widths at 1/2, 1/4, 1/8
+    aggregation_channels : width of the cost aggregation at 1/4 (1/8 uses 1.5x)
+    refine_channels : width of the 1/2-resolution refinement
+    window : half-width (levels) of the soft-argmax window around the best level
+    """
+
+    levels: int = 48
+    half_channels: int = 16
+    quarter_channels: int = 32
+    eighth_channels: int = 48
+    aggregation_channels: int = 48
+    refine_channels: int = 24
+    window: int = 2
+
+    @property
+    def max_disparity_px(self) -> int:
+        """Largest disparity the network can output, in input pixels."""
+        return 4 * (self.levels - 1)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Sequential:
+    """Conv (same padding) + BatchNorm + ReLU."""
+    padding = dilation * (kernel // 2)
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride, padding, dilation=dilation, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: pointwise expand, depthwise 3x3 (stride, dilation), pointwise project."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, expand: int = 2, dilation: int = 1) -> None:
+        super().__init__()
+        hidden = cin * expand
+        self.body = nn.Sequential(
+            conv_bn_relu(cin, hidden, 1),
+            conv_bn_relu(hidden, hidden, 3, stride, groups=hidden, dilation=dilation),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return x + out if self.residual else out
+
+
+class SeparableResidual(nn.Module):
+    """Depthwise 3x3 (dilated) + pointwise, with a residual connection; width unchanged."""
+
+    def __init__(self, channels: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_bn_relu(channels, channels, 3, groups=channels, dilation=dilation),
+            nn.Conv2d(channels, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class Encoder(nn.Module):
+    """One view -> (1/2 features, 1/4 matching features); shared by both views."""
+
+    def __init__(self, config: StereoNetConfig) -> None:
+        super().__init__()
+        c2, c4, c8 = config.half_channels, config.quarter_channels, config.eighth_channels
+        self.to_half = nn.Sequential(conv_bn_relu(3, c2, 3, 2), SeparableResidual(c2))
+        self.to_quarter = nn.Sequential(InvertedResidual(c2, c4, 2, expand=2), InvertedResidual(c4, c4))
+        self.to_eighth = nn.Sequential(InvertedResidual(c4, c8, 2, expand=2), InvertedResidual(c8, c8), InvertedResidual(c8, c8, dilation=2))
+        self.lateral = nn.Conv2d(c8, c4, 1)
+        self.fuse = InvertedResidual(c4, c4)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        half = self.to_half(image)
+        quarter = self.to_quarter(half)
+        context = self.lateral(self.to_eighth(quarter))
+        quarter = self.fuse(quarter + F.interpolate(context, scale_factor=2.0, mode="bilinear", align_corners=False))
+        return half, quarter
+
+
+def normalise_view(image: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 255] -> zero mean, unit standard deviation per image."""
+    mean = image.mean(dim=(1, 2, 3), keepdim=True)
+    std = image.std(dim=(1, 2, 3), keepdim=True)
+    return (image - mean) / (std + 1.0)
+
+
+def cosine_cost_volume(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:
+    """Cosine similarity of left features with right features shifted by 0..levels-1 columns.
+
+    left, right : (N, C, h, w) features; returns (N, levels, h, w), 0 where x - d < 0.
+    Computed row by row as one matrix product (all column pairs) and a gather of its band,
+    which runs much faster on ONNX Runtime than ``levels`` shifted products.
+    """
+    left = F.normalize(left, dim=1).permute(0, 2, 3, 1)
+    right = F.normalize(right, dim=1).permute(0, 2, 1, 3)
+    similarity = torch.matmul(left, right)
+    width = similarity.shape[3]
+    columns = torch.arange(width, device=left.device).view(width, 1) - torch.arange(levels, device=left.device).view(1, levels)
+    index = columns.clamp_min(0).view(1, 1, width, levels).expand(similarity.shape[0], similarity.shape[1], width, levels)
+    band = torch.gather(similarity, 3, index) * (columns >= 0).to(left.dtype)
+    return band.permute(0, 3, 1, 2)
+
+
+def softmax_channels(logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Softmax as max-shift, exp and sum (ONNX Runtime's Softmax over a non-last axis is slow)."""
+    weights = torch.exp(logits - logits.amax(dim=dim, keepdim=True))
+    return weights / weights.sum(dim=dim, keepdim=True)
+
+
+class Aggregation(nn.Module):
+    """(cost volume, left features) at 1/4 -> disparity logits (N, levels, h, w) and context."""
+
+    def __init__(self, config: StereoNetConfig) -> None:
+        super().__init__()
+        ca = config.aggregation_channels
+        cb = ca * 3 // 2
+        self.enter = conv_bn_relu(config.levels + config.quarter_channels, ca, 1)
+        self.pre = nn.Sequential(SeparableResidual(ca), SeparableResidual(ca, dilation=2))
+        self.down = InvertedResidual(ca, cb, 2, expand=2)
+        self.low = nn.Sequential(SeparableResidual(cb), SeparableResidual(cb, dilation=2), SeparableResidual(cb, dilation=4))
+        self.up = conv_bn_relu(cb, ca, 1)
+        self.post = nn.Sequential(SeparableResidual(ca), SeparableResidual(ca))
+        self.logits = nn.Conv2d(ca, config.levels, 1)
+
+    def forward(self, cost: torch.Tensor, left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pre(self.enter(torch.cat([cost, left], dim=1)))
+        low = self.low(self.down(x))
+        x = self.post(x + F.interpolate(self.up(low), scale_factor=2.0, mode="bilinear", align_corners=False))
+        return self.logits(x) + cost * 4.0, x
+
+
+def windowed_soft_argmax(logits: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sub-level disparity from the distribution around its best level.
+
+    logits : (N, D, h, w); returns the expected level within ``±window`` levels of the argmax,
+    renormalised there, (N, 1, h, w), and the probability mass inside that window (N, 1, h, w).
+    """
+    probability = softmax_channels(logits)
+    levels = torch.arange(logits.shape[1], dtype=logits.dtype, device=logits.device).view(1, -1, 1, 1)
+    best = torch.argmax(logits, dim=1, keepdim=True).to(logits.dtype)
+    inside = ((levels - best).abs() <= window).to(logits.dtype)
+    mass = (probability * inside).sum(dim=1, keepdim=True)
+    level = (probability * inside * levels).sum(dim=1, keepdim=True) / mass.clamp_min(1e-6)
+    return level, mass
+
+
+def warp_by_disparity(features: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
+    """Right-view features resampled at (x - d, y), linear along the row, border-clamped.
+
+    features : (N, C, h, w); disparity : (N, 1, h, w) in px of h, w; returns (N, C, h, w).
+    """
+    n, c, h, w = features.shape
+    xs = torch.arange(w, dtype=features.dtype, device=features.device).view(1, 1, 1, w)
+    source = (xs - disparity).clamp(0.0, w - 1.0)
+    lower = source.floor()
+    frac = source - lower
+    lower_index = lower.long().expand(n, c, h, w)
+    upper_index = (lower_index + 1).clamp_max(w - 1)
+    return torch.gather(features, 3, lower_index) * (1.0 - frac) + torch.gather(features, 3, upper_index) * frac
+
+
+def convex_upsample(disparity: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
+    """Upsample x2 as a convex combination of each pixel's 3x3 neighbourhood (RAFT-style).
+
+    disparity : (N, 1, h, w) px at h, w; mask_logits : (N, 9 * 4, h, w);
+    returns (N, 1, 2h, 2w) in px at 2h, 2w.
+    """
+    n, _, h, w = disparity.shape
+    padded = F.pad(disparity * 2.0, (1, 1, 1, 1), mode="replicate")
+    neighbours = torch.cat([padded[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], dim=1)
+    weights = softmax_channels(mask_logits.view(n, 9, 4, h, w))
+    up = (weights * neighbours.unsqueeze(2)).sum(dim=1)
+    return F.pixel_shuffle(up, 2)
+
+
+class Refinement(nn.Module):
+    """1/2 resolution: disparity residual, confidence logit and convex-upsampling weights."""
+
+    def __init__(self, config: StereoNetConfig) -> None:
+        super().__init__()
+        cr = config.refine_channels
+        c2 = config.half_channels
+        self.context = nn.Conv2d(config.aggregation_channels, cr, 1)
+        self.enter = conv_bn_relu(2 * c2 + 2, cr, 1)
+        self.body = nn.Sequential(SeparableResidual(cr), SeparableResidual(cr, dilation=2), SeparableResidual(cr, dilation=4), SeparableResidual(cr))
+        self.head = nn.Conv2d(cr, 2 + 36, 1)
+
+    def forward(
+        self, left: torch.Tensor, right: torch.Tensor, disparity: torch.Tensor, mass: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        error = (left - warp_by_disparity(right, disparity)).abs()
+        x = self.enter(torch.cat([left, error, disparity / 32.0, mass], dim=1))
+        x = self.body(x + F.interpolate(self.context(context), scale_factor=2.0, mode="bilinear", align_corners=False))
+        out = self.head(x)
+        return disparity + out[:, :1], out[:, 1:2], out[:, 2:]
+
+
+class GlassStereoNet(nn.Module):
+    """Left/right (N, 3, H, W) BGR in [0, 255] -> (disparity px, confidence) at (N, 1, H, W)."""
+
+    def __init__(self, config: StereoNetConfig = StereoNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.aggregation = Aggregation(config)
+        self.refinement = Refinement(config)
+
+    def forward_all(self, left: torch.Tensor, right: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every intermediate output training supervises.
+
+        logits (N, D, H/4, W/4); quarter, half (disparity in px of the input, at 1/4 and 1/2);
+        disparity (N, 1, H, W) px; confidence_logit (N, 1, H/2, W/2); confidence (N, 1, H, W).
+        """
+        n = left.shape[0]
+        half, quarter = self.encoder(normalise_view(torch.cat([left, right], dim=0)))
+        logits, context = self.aggregation(cosine_cost_volume(quarter[:n], quarter[n:], self.config.levels), quarter[:n])
+        level, mass = windowed_soft_argmax(logits, self.config.window)
+        half_disparity = F.interpolate(level, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
+        half_mass = F.interpolate(mass, scale_factor=2.0, mode="bilinear", align_corners=False)
+        refined, confidence_logit, mask = self.refinement(half[:n], half[n:], half_disparity, half_mass, context)
+        disparity = convex_upsample(refined.clamp_min(0.0), mask)
+        confidence = F.interpolate(torch.sigmoid(confidence_logit), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return {
+            "logits": logits,
+            "quarter": level * 4.0,
+            "half": refined * 2.0,
+            "disparity": disparity,
+            "confidence_logit": confidence_logit,
+            "confidence": confidence,
+        }
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.forward_all(left, right)
+        return out["disparity"], out["confidence"]

@@ -1,0 +1,287 @@
+"""Train the stereo network: ``python -m models.train_stereo --config configs/train_stereo.yaml``.
+
+Each batch mixes procedural pairs (:mod:`models.data.synthetic`) with random crops of the real
+training scenes (:mod:`models.data.real_crops`), both with photometric differences between the
+views. Seeded; one data worker, so the sample stream is reproducible. Validation every
+``validate_every`` steps on fixed procedural pairs and on held-out real scenes (monitoring only).
+At the end: ``<name>.pt`` (state dict + config), ``<name>.onnx`` and the model card ``<name>.md``.
+"""
+
+import argparse
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from tqdm import tqdm
+
+from benchmarks.datasets import default_data_root
+from benchmarks.metrics import bad_pixel_rate, end_point_error
+from models.data.real_crops import LoadedScene, load_scenes, random_crop
+from models.data.synthetic import StereoSample, photometric_differences, random_stereo_pair
+from models.export import count_macs, export_stereo_onnx
+from models.losses import stereo_loss
+from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
+from sensing.fileio import write_bytes_atomic, write_json_atomic
+from sensing.stereo import pad_to_stride
+
+#: Where shipped weights live.
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: Fixed procedural validation pairs: size (h, w) and seed.
+SYNTHETIC_VALIDATION = ((256, 384), 1_000_003)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (see configs/train_stereo.yaml for meanings)."""
+
+    name: str
+    seed: int
+    steps: int
+    batch_size: int
+    crop_hw: tuple[int, int]
+    max_disparity_px: float
+    synthetic_fraction: float
+    real_scale_range: tuple[float, float]
+    learning_rate: float
+    weight_decay: float
+    threads: int
+    validate_every: int
+    synthetic_validation_pairs: int
+    loss_weights: dict[str, float]
+    model: StereoNetConfig
+    train_scenes: list[str] = field(default_factory=list)
+    validation_scenes: list[str] = field(default_factory=list)
+    data_root: str | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        raw = yaml.safe_load(Path(path).read_text()) | {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(raw) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {unknown}")
+        raw["crop_hw"] = tuple(raw["crop_hw"])
+        raw["real_scale_range"] = tuple(raw["real_scale_range"])
+        raw["model"] = StereoNetConfig(**raw.get("model", {}))
+        config = cls(**raw)
+        if any(size % STRIDE for size in config.crop_hw):
+            raise ValueError(f"crop_hw must be multiples of {STRIDE}, got {config.crop_hw}")
+        if config.synthetic_fraction < 1.0 and not config.train_scenes:
+            raise ValueError("synthetic_fraction < 1 needs train_scenes")
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["model"] = self.model.to_dict()
+        return out
+
+
+def to_tensors(sample: StereoSample) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(3, H, W) float32 views in [0, 255], (1, H, W) disparity px, (1, H, W) bool valid."""
+    left = torch.from_numpy(np.ascontiguousarray(sample.left.transpose(2, 0, 1))).float()
+    right = torch.from_numpy(np.ascontiguousarray(sample.right.transpose(2, 0, 1))).float()
+    return left, right, torch.from_numpy(sample.disparity)[None], torch.from_numpy(sample.valid)[None]
+
+
+class TrainingPairs(IterableDataset):
+    """Endless stream of training pairs, seeded by (seed, worker)."""
+
+    def __init__(self, config: TrainConfig, scenes: list[LoadedScene]) -> None:
+        super().__init__()
+        self.config = config
+        self.scenes = scenes
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        worker = get_worker_info()
+        rng = np.random.default_rng([self.config.seed, worker.id if worker else 0])
+        height, width = self.config.crop_hw
+        while True:
+            if not self.scenes or rng.random() < self.config.synthetic_fraction:
+                sample = random_stereo_pair(rng, height=height, width=width, max_disparity_px=self.config.max_disparity_px)
+            else:
+                scene = self.scenes[int(rng.integers(len(self.scenes)))]
+                crop = random_crop(
+                    rng, scene, height=height, width=width,
+                    scale_range=self.config.real_scale_range, max_disparity_px=self.config.max_disparity_px,
+                )
+                left, right = photometric_differences(rng, crop.left, crop.right)
+                sample = StereoSample(left, right, crop.disparity, crop.valid)
+            yield to_tensors(sample)
+
+
+def predict(model: GlassStereoNet, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Disparity (H, W) float32 px of a uint8 BGR pair of any size, with the PyTorch model."""
+    padded_left, size = pad_to_stride(left, STRIDE)
+    padded_right, _ = pad_to_stride(right, STRIDE)
+    as_tensor = lambda image: torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None]  # noqa: E731
+    with torch.no_grad():
+        disparity, _ = model.eval()(as_tensor(padded_left), as_tensor(padded_right))
+    return disparity[0, 0, : size[0], : size[1]].numpy()
+
+
+def validate(model: GlassStereoNet, synthetic: list[StereoSample], scenes: list[LoadedScene]) -> dict[str, float]:
+    """bad-2 (fraction) and EPE (px) on the fixed procedural pairs and on each held-out scene."""
+    metrics: dict[str, float] = {}
+    bad, epe = [], []
+    for sample in synthetic:
+        gt = np.where(sample.valid, sample.disparity, np.inf).astype(np.float32)
+        prediction = predict(model, sample.left, sample.right)
+        bad.append(bad_pixel_rate(prediction, gt, 2.0))
+        epe.append(end_point_error(prediction, gt))
+    metrics["synthetic_bad2"] = float(np.mean(bad))
+    metrics["synthetic_epe"] = float(np.mean(epe))
+    for scene in scenes:
+        metrics[f"{scene.name}_bad2"] = bad_pixel_rate(predict(model, scene.left, scene.right), scene.disparity, 2.0)
+    if scenes:
+        metrics["real_bad2"] = float(np.mean([metrics[f"{s.name}_bad2"] for s in scenes]))
+    return metrics
+
+
+def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
+    """The Markdown model card of a finished run."""
+    lines = [
+        f"# {config.name}: GlassStereoNet weights",
+        "",
+        "Small stereo network for CPU inference (models/stereo_net.py): shared inverted-residual encoder,",
+        "cosine-correlation cost volume at 1/4 resolution, 2D hourglass aggregation, windowed soft-argmax",
+        "with a peak-mass confidence, 1/2-resolution warped-feature refinement and convex upsampling to",
+        "full resolution, plus a learned confidence of bad-2 (error < 2 px).",
+        "",
+        "| item | value |",
+        "|---|---|",
+        f"| parameters | {summary['parameters']:,} |",
+        f"| MACs at 640x480 | {summary['gmacs_640x480']:.2f} G |",
+        f"| largest disparity | {config.model.max_disparity_px} px (inputs padded to multiples of {STRIDE}; the runtime downscales wider ranges) |",
+        f"| ONNX size | {summary['onnx_bytes'] / 1e6:.2f} MB |",
+        f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]} |",
+        f"| training time | {summary['minutes']:.1f} min on {config.threads} CPU threads |",
+        f"| seed | {config.seed} |",
+        "",
+        "## Data",
+        f"- {100 * config.synthetic_fraction:.0f}% procedural pairs generated by models/data/synthetic.py (textures from",
+        "  scikit-image's sample images and procedural noise; slanted layers, thin structures, textureless and",
+        "  repetitive regions; photometric differences and sub-pixel vertical misalignment between the views).",
+        f"- {100 * (1 - config.synthetic_fraction):.0f}% random crops (rescaled {config.real_scale_range[0]}-{config.real_scale_range[1]}x, flipped upside down) of these real scenes:",
+        *[f"  - {name}" for name in config.train_scenes],
+        "- Never trained on: middeval3Q, eth3d, kitti2012, kitti2015 and the other Middlebury 2006 scenes.",
+        "",
+        "## Validation during training (held out; monitoring only)",
+        "",
+        "| step | " + " | ".join(summary["history"][-1]["metrics"]) + " |",
+        "|---|" + "---|" * len(summary["history"][-1]["metrics"]),
+        *[
+            f"| {row['step']} | " + " | ".join(f"{value:.3f}" for value in row["metrics"].values()) + " |"
+            for row in summary["history"]
+        ],
+        "",
+        "bad2 = fraction of ground-truth pixels off by more than 2 px; EPE in px.",
+        "",
+        "Reproduce: `python -m models.train_stereo --config configs/train_stereo.yaml`.",
+        "Evaluation on the benchmark datasets: `glassdepth eval stereo --data ../shared/data --method net`",
+        "(results in benchmarks/results/).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Run the training of ``config``; write ``<name>.pt``, ``.onnx``, ``.md`` and ``.json``
+    (the run's history) into ``out_dir``; return the run summary."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    data_root = Path(config.data_root) if config.data_root else default_data_root()
+    scenes = load_scenes(data_root, config.train_scenes) if config.synthetic_fraction < 1.0 else []
+    held_out = load_scenes(data_root, config.validation_scenes) if config.validation_scenes else []
+    (val_h, val_w), val_seed = SYNTHETIC_VALIDATION
+    val_rng = np.random.default_rng(val_seed)
+    synthetic_val = [
+        random_stereo_pair(val_rng, height=val_h, width=val_w, max_disparity_px=config.max_disparity_px)
+        for _ in range(config.synthetic_validation_pairs)
+    ]
+
+    model = GlassStereoNet(config.model)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=0.05)
+    loader = DataLoader(TrainingPairs(config, scenes), batch_size=config.batch_size, num_workers=1, persistent_workers=True)
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    bar = tqdm(total=config.steps, desc=f"training {config.name}", disable=not progress, file=sys.stderr)
+    batches = iter(loader)
+    running: dict[str, float] = {}
+    for step in range(1, config.steps + 1):
+        model.train()
+        left, right, disparity, valid = next(batches)
+        loss, terms = stereo_loss(model.forward_all(left, right), disparity, valid, config.loss_weights)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        running = {k: 0.98 * running.get(k, v) + 0.02 * v for k, v in terms.items()}
+        bar.update(1)
+        bar.set_postfix(final=f"{running['final']:.3f}", conf=f"{running['confidence']:.3f}")
+        if step % config.validate_every == 0 or step == config.steps:
+            metrics = validate(model, synthetic_val, held_out)
+            history.append({"step": step, "minutes": (time.perf_counter() - start) / 60, "loss": running, "metrics": metrics})
+            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    bar.close()
+    minutes = (time.perf_counter() - start) / 60
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    write_bytes_atomic(out_dir / f"{config.name}.pt", _state_bytes(model))
+    onnx_path = out_dir / f"{config.name}.onnx"
+    export_stereo_onnx(model, onnx_path, {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps})
+    summary = {
+        "name": config.name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "gmacs_640x480": count_macs(model, 480, 640) / 1e9,
+        "onnx_bytes": onnx_path.stat().st_size,
+        "minutes": minutes,
+        "config": config.to_dict(),
+        "history": history,
+    }
+    write_json_atomic(out_dir / f"{config.name}.json", summary)
+    write_bytes_atomic(out_dir / f"{config.name}.md", model_card(config, summary).encode())
+    return summary
+
+
+def _state_bytes(model: GlassStereoNet) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint(path: str | Path) -> GlassStereoNet:
+    """The model saved by :func:`train` at ``path`` (a ``.pt`` file), in eval mode."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = GlassStereoNet(StereoNetConfig(**checkpoint["config"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.train_stereo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="training YAML (configs/train_stereo.yaml)")
+    parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help="where the weights and model card go")
+    parser.add_argument("--steps", type=int, help="override the number of steps (e.g. for a smoke run)")
+    parser.add_argument("--data-root", help="override the data root")
+    args = parser.parse_args(argv)
+    config = TrainConfig.from_yaml(args.config, steps=args.steps, data_root=args.data_root)
+    summary = train(config, Path(args.out_dir))
+    last = summary["history"][-1]["metrics"] if summary["history"] else {}
+    print(json.dumps({"minutes": round(summary["minutes"], 1), "final_validation": last}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

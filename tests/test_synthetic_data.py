@@ -1,0 +1,129 @@
+"""Procedural stereo pairs (models.data.synthetic): format, determinism and exact ground truth."""
+
+import cv2
+import numpy as np
+import pytest
+
+from models.data.synthetic import (
+    StereoSample,
+    _render_views,
+    _sample_scene,
+    photometric_differences,
+    random_stereo_pair,
+    texture_bank,
+)
+
+HEIGHT, WIDTH, MAX_DISPARITY = 96, 128, 40.0
+
+
+def _pair(seed: int, **options: bool) -> StereoSample:
+    return random_stereo_pair(
+        np.random.default_rng(seed), height=HEIGHT, width=WIDTH, max_disparity_px=MAX_DISPARITY, **options
+    )
+
+
+def _right_sampled_at_true_match(seed: int, offset_px: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per left pixel whose true match is seen by the right camera (the right view's z-buffer picks
+    the same layer on both pixels around x - d): mean abs BGR difference between the left colour and
+    the right view sampled bilinearly at (x - d - offset_px, y); and the (H, W) bool mask of them."""
+    layers = _sample_scene(np.random.default_rng(seed), HEIGHT, WIDTH, MAX_DISPARITY)
+    views = _render_views(layers, HEIGHT, WIDTH)
+    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    right_xs = xs - views.disparity - offset_px
+    floor = np.clip(np.floor(right_xs).astype(int), 0, WIDTH - 1)
+    ceil = np.clip(floor + 1, 0, WIDTH - 1)
+    rows = ys.astype(int)
+    matchable = (
+        (right_xs >= 0)
+        & (right_xs <= WIDTH - 1)
+        & (views.right_layer[rows, floor] == views.left_layer)
+        & (views.right_layer[rows, ceil] == views.left_layer)
+    )
+    sampled = cv2.remap(views.right, right_xs, ys, cv2.INTER_LINEAR)
+    difference = np.abs(sampled.astype(np.float32) - views.left.astype(np.float32)).mean(axis=2)
+    return difference[matchable], matchable
+
+
+def test_format_and_ranges():
+    for seed in range(5):
+        sample = _pair(seed)
+        for view in (sample.left, sample.right):
+            assert view.shape == (HEIGHT, WIDTH, 3) and view.dtype == np.uint8
+        assert sample.disparity.shape == (HEIGHT, WIDTH) and sample.disparity.dtype == np.float32
+        assert sample.valid.shape == (HEIGHT, WIDTH) and sample.valid.dtype == bool
+        assert sample.valid.all()  # the background plane covers the whole frame
+        assert np.isfinite(sample.disparity).all()
+        assert sample.disparity.min() >= 0.0 and sample.disparity.max() <= MAX_DISPARITY
+        assert sample.left.std() > 5 and sample.right.std() > 5
+
+
+def test_scene_disparity_ranges_vary():
+    scene_maxima = np.array([_pair(seed, photometric=False).disparity.max() for seed in range(30)])
+    assert (scene_maxima <= MAX_DISPARITY).all()
+    assert scene_maxima.min() < 0.5 * MAX_DISPARITY < 0.8 * MAX_DISPARITY < scene_maxima.max()
+
+
+def test_layer_planes_stay_in_range_and_invertible():
+    for seed in range(10):
+        for layer in _sample_scene(np.random.default_rng(seed), HEIGHT, WIDTH, MAX_DISPARITY):
+            a, b, c = layer.plane
+            assert 1 - b > 0.3
+            (x0, y0), (h, w) = layer.origin, layer.mask.shape
+            corners = [a + b * x + c * y for x in (x0, x0 + w - 1) for y in (y0, y0 + h - 1)]
+            assert -1e-6 <= min(corners) and max(corners) <= MAX_DISPARITY + 1e-6
+
+
+def test_same_seed_same_pair_and_different_seeds_differ():
+    first, again, other = _pair(7), _pair(7), _pair(8)
+    for name in ("left", "right", "disparity", "valid"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
+    assert not np.array_equal(first.left, other.left)
+    assert not np.array_equal(first.disparity, other.disparity)
+
+
+def test_photometric_off_is_the_plain_rendering():
+    sample = _pair(3, photometric=False)
+    views = _render_views(_sample_scene(np.random.default_rng(3), HEIGHT, WIDTH, MAX_DISPARITY), HEIGHT, WIDTH)
+    np.testing.assert_array_equal(sample.left, views.left)
+    np.testing.assert_array_equal(sample.right, views.right)
+    np.testing.assert_allclose(sample.disparity, views.disparity, atol=1e-5)
+
+
+def test_right_view_at_true_disparity_reproduces_the_left_colour():
+    errors, shifted_errors = [], []
+    for seed in range(6):
+        difference, matchable = _right_sampled_at_true_match(seed)
+        assert matchable.mean() > 0.6  # most pixels are checked, not just the unoccluded few
+        assert np.median(difference) < 2.0, f"seed {seed}"
+        errors.append(difference)
+        shifted_errors.append(_right_sampled_at_true_match(seed, offset_px=1.5)[0])
+    # The check is sensitive: 1.5 px off the true disparity the colours no longer agree.
+    assert np.mean(np.concatenate(shifted_errors)) > 3 * np.mean(np.concatenate(errors))
+
+
+def test_texture_bank_is_cached_and_varied():
+    bank = texture_bank()
+    assert all(a is b for a, b in zip(bank, texture_bank(), strict=True))
+    assert len(bank) >= 20
+    for image in bank:
+        assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+        assert not image.flags.writeable
+
+
+def test_photometric_differences_change_each_view_but_keep_the_content():
+    plain = _pair(5, photometric=False)
+    correlations = []
+    for seed in range(5):
+        left, right = photometric_differences(np.random.default_rng(seed), plain.left, plain.right)
+        assert left.shape == plain.left.shape and left.dtype == np.uint8 and right.dtype == np.uint8
+        assert not np.array_equal(left, plain.left) and not np.array_equal(right, plain.right)
+        correlations.append(np.corrcoef(left.astype(float).ravel(), plain.left.astype(float).ravel())[0, 1])
+    assert np.median(correlations) > 0.9  # gain, gamma, vignetting and noise; a specular blob may lower one
+
+
+def test_bad_arguments_are_rejected():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError):
+        random_stereo_pair(rng, height=0, width=WIDTH, max_disparity_px=MAX_DISPARITY)
+    with pytest.raises(ValueError):
+        random_stereo_pair(rng, height=HEIGHT, width=WIDTH, max_disparity_px=0.0)
