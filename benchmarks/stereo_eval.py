@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -53,10 +53,15 @@ class SceneScore:
 
 @dataclass(frozen=True)
 class StereoEvalReport:
-    """All scene scores of one method."""
+    """All scene scores of one method.
+
+    trained_on : ``dataset/scene`` names the method was trained on (learned methods); their
+        datasets also get means over the other scenes only (:meth:`held_out_means`)
+    """
 
     method: str
     scenes: list[SceneScore]
+    trained_on: tuple[str, ...] = ()
 
     def dataset_means(self) -> dict[str, dict[str, float]]:
         """Per dataset: the mean of each of :data:`MEAN_KEYS` and the number of ``scenes``."""
@@ -65,14 +70,28 @@ class StereoEvalReport:
             by_dataset.setdefault(score.dataset, []).append(score)
         return {dataset: _means(scores) | {"scenes": len(scores)} for dataset, scores in sorted(by_dataset.items())}
 
+    def held_out_means(self) -> dict[str, dict[str, float]]:
+        """For each dataset with scenes in :attr:`trained_on`: the means over its other scenes."""
+        trained = set(self.trained_on)
+        touched = {score.dataset for score in self.scenes if f"{score.dataset}/{score.scene}" in trained}
+        means = {}
+        for dataset in sorted(touched):
+            unseen = [s for s in self.scenes if s.dataset == dataset and f"{s.dataset}/{s.scene}" not in trained]
+            if unseen:
+                means[dataset] = _means(unseen) | {"scenes": len(unseen)}
+        return means
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: method, per-scene scores, per-dataset means and the mean over datasets."""
+        """JSON-ready: method, per-scene scores, per-dataset means (and over the scenes not
+        trained on), and the mean over datasets."""
         means = self.dataset_means()
         overall = {key: float(np.mean([row[key] for row in means.values()])) for key in MEAN_KEYS} if means else {}
         return {
             "method": self.method,
+            "trained_on": list(self.trained_on),
             "scenes": [asdict(score) for score in self.scenes],
             "datasets": means,
+            "datasets_not_trained_on": self.held_out_means(),
             "overall": overall | {"datasets": len(means)},
         }
 
@@ -84,6 +103,10 @@ class StereoEvalReport:
             for s in self.scenes
         ]
         rows += [(dataset, f"mean of {m['scenes']}", "", "", *_cells(m)) for dataset, m in self.dataset_means().items()]
+        rows += [
+            (dataset, f"mean of {m['scenes']} not trained on", "", "", *_cells(m))
+            for dataset, m in self.held_out_means().items()
+        ]
         widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
         lines = [f"method: {self.method}"]
         for index, row in enumerate((header, *rows)):
@@ -154,8 +177,34 @@ def evaluate_methods(
     scenes = list_stereo_scenes(root, datasets)
     reports = []
     for name in methods:
-        reports.append(evaluate_stereo(scenes, _match_fn(build_matcher(name)), method=name, on_scene=on_scene))
+        matcher = build_matcher(name)
+        report = evaluate_stereo(scenes, _match_fn(matcher), method=name, on_scene=on_scene)
+        trained_on = getattr(matcher, "properties", {}).get("info", {}).get("train_scenes", [])
+        reports.append(replace(report, trained_on=tuple(trained_on)))
     return reports
+
+
+def compare_bad2(reports: Sequence[StereoEvalReport]) -> dict[str, dict[str, float]]:
+    """Mean bad-2 per dataset (and per dataset over scenes a method was not trained on, as
+    ``<dataset> (not trained on)``) for each method: {row: {method: bad2}}."""
+    table: dict[str, dict[str, float]] = {}
+    for report in reports:
+        for dataset, means in report.dataset_means().items():
+            table.setdefault(dataset, {})[report.method] = means["bad2"]
+        for dataset, means in report.held_out_means().items():
+            table.setdefault(f"{dataset} (not trained on)", {})[report.method] = means["bad2"]
+    return dict(sorted(table.items()))
+
+
+def format_comparison(table: dict[str, dict[str, float]]) -> str:
+    """Text table of :func:`compare_bad2`: one row per dataset, one bad-2 % column per method."""
+    methods = sorted({method for row in table.values() for method in row})
+    width = max([len(row) for row in table] + [7])
+    lines = ["mean bad-2 %".ljust(width) + "".join(m.rjust(10) for m in methods)]
+    for row, values in table.items():
+        cells = "".join((f"{100 * values[m]:.2f}" if m in values else "-").rjust(10) for m in methods)
+        lines.append(row.ljust(width) + cells)
+    return "\n".join(lines)
 
 
 def _match_fn(matcher: StereoMatcher) -> MatchFn:

@@ -208,7 +208,7 @@ def _stereo(args: argparse.Namespace) -> int:
 
 def _eval_stereo(args: argparse.Namespace) -> int:
     from benchmarks.datasets import list_stereo_scenes
-    from benchmarks.stereo_eval import evaluate_methods
+    from benchmarks.stereo_eval import compare_bad2, evaluate_methods, format_comparison
     from sensing.fileio import write_json_atomic
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
@@ -223,8 +223,10 @@ def _eval_stereo(args: argparse.Namespace) -> int:
         reports = evaluate_methods(args.data, datasets, methods, on_scene=progress)
     for report in reports:
         print(f"\n{report.method}\n{report.format_table()}")
+    comparison = compare_bad2(reports)
+    print(f"\n{format_comparison(comparison)}")
     out = args.out or DEFAULT_RESULTS / f"eval_stereo_{'_'.join(methods)}.json"
-    payload = {"data_root": str(args.data), "reports": [report.to_dict() for report in reports]}
+    payload = {"data_root": str(args.data), "bad2_by_dataset": comparison, "reports": [report.to_dict() for report in reports]}
     print(f"\nwrote {write_json_atomic(out, payload)}")
     return EXIT_OK
 

@@ -1,4 +1,6 @@
-"""Per-pixel confidence of a disparity map from three cues, each in [0, 1].
+"""Per-pixel confidence of a disparity map from cues, each in [0, 1].
+
+For a classical matcher (SGBM), three cues:
 
 * left-right consistency: the right view's disparity at the matched pixel agrees;
 * uniqueness: the matching cost at the chosen disparity is clearly lower than at any rival
@@ -9,6 +11,9 @@ The confidence is ``left_right · texture · (1 - w · (1 - uniqueness))`` with 
 ``w`` in [0, 1] (raw SAD uniqueness is a weaker cue than the other two for a semi-global
 matcher, whose smoothing rightly resolves many locally ambiguous pixels), and 0 where the
 matcher found nothing.
+
+For the stereo network, which predicts its own confidence (the probability that its error is
+below 2 px), :func:`network_confidence` multiplies that with the left-right cue.
 """
 
 import cv2
@@ -108,3 +113,15 @@ def stereo_confidence(
     weighted_uniqueness = 1.0 - uniqueness_weight * (1.0 - cues["uniqueness"])
     values = cues["left_right"] * cues["texture"] * weighted_uniqueness * left.valid
     return ConfidenceMap(values, cues)
+
+
+def network_confidence(
+    network: np.ndarray, left: DisparityMap, right: DisparityMap, *, lr_tolerance_px: float
+) -> ConfidenceMap:
+    """Confidence of a network's disparity: its own confidence times left-right consistency.
+
+    network : (H, W) float32 in [0, 1], the network's confidence for ``left``
+    left, right : disparity maps of the left and right views, (H, W) px
+    """
+    cues = {"network": network.astype(np.float32), "left_right": left_right_consistency(left, right, tolerance_px=lr_tolerance_px)}
+    return ConfidenceMap(cues["network"] * cues["left_right"] * left.valid, cues)

@@ -22,7 +22,7 @@ from calibration.drift import apply_drift
 from calibration.online import DriftEstimate, estimate_drift, match_features, to_grey
 from calibration.rectify import Rectifier, rectify_view
 from sensing import pair_checks
-from sensing.confidence import stereo_confidence
+from sensing.confidence import network_confidence, stereo_confidence
 from sensing.config import (
     DeviceProfile,
     PipelineConfig,
@@ -34,6 +34,7 @@ from sensing.errors import StageError
 from sensing.preprocess import preprocess_capture
 from sensing.resources import peak_rss_mb, reset_peak_rss
 from sensing.stereo import (
+    ConfidentMatcher,
     StereoMatcher,
     build_matcher,
     right_disparity,
@@ -173,7 +174,7 @@ def run_pipeline(
     config = config or PipelineConfig()
     profile = profile or load_device_profile(config.device)
     rectifier = rectifier or Rectifier()
-    matcher = matcher or build_matcher(config.stereo.method, **config.stereo.params)
+    matcher = matcher or build_matcher(config.stereo.method, threads=profile.threads, **config.stereo.params)
     cv2.setNumThreads(profile.threads)
     runner = _StageRunner(profile)
     start = time.perf_counter()
@@ -217,10 +218,10 @@ def run_pipeline(
                 disparity=untrusted, confidence=ConfidenceMap(np.zeros(rectified.size_hw, np.float32)), depth=depth,
                 **extras,
             )
-        disparity = runner.run(
-            "stereo", matcher.match, rectified.left, rectified.right, max_disparity_px=max_disparity
+        disparity, own_confidence = runner.run("stereo", _stereo, rectified, matcher, max_disparity)
+        confidence = runner.run(
+            "confidence", _confidence, rectified, disparity, own_confidence, matcher, max_disparity, config
         )
-        confidence = runner.run("confidence", _confidence, rectified, disparity, matcher, max_disparity, config)
         confident = confidence.values >= config.confidence.threshold
         coverage = float(confident.mean())
         details["stereo"] = {
@@ -294,11 +295,27 @@ def rectify_online(
     return RectifiedPair(left, right, rect.focal_px, rect.baseline_m, rect.P1, rect.P2), drift
 
 
+def _stereo(rectified: RectifiedPair, matcher: StereoMatcher, max_disparity: int) -> tuple[DisparityMap, np.ndarray | None]:
+    """The ``stereo`` stage: the left disparity, and the matcher's own confidence if it has one."""
+    if isinstance(matcher, ConfidentMatcher):
+        return matcher.match_with_confidence(rectified.left, rectified.right, max_disparity_px=max_disparity)
+    return matcher.match(rectified.left, rectified.right, max_disparity_px=max_disparity), None
+
+
 def _confidence(
-    rectified: RectifiedPair, disparity: DisparityMap, matcher: StereoMatcher, max_disparity: int, config: PipelineConfig
+    rectified: RectifiedPair,
+    disparity: DisparityMap,
+    own_confidence: np.ndarray | None,
+    matcher: StereoMatcher,
+    max_disparity: int,
+    config: PipelineConfig,
 ) -> ConfidenceMap:
+    """The ``confidence`` stage: left-right check with the mirrored pair, combined with the
+    matcher's own confidence (network) or with uniqueness and texture (classical)."""
     right = right_disparity(matcher, rectified.left, rectified.right, max_disparity_px=max_disparity)
     settings = config.confidence
+    if own_confidence is not None:
+        return network_confidence(own_confidence, disparity, right, lr_tolerance_px=settings.lr_tolerance_px)
     return stereo_confidence(
         rectified.left,
         rectified.right,

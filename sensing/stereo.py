@@ -4,9 +4,13 @@ A matcher turns a rectified pair into the left view's :class:`DisparityMap`. Bui
 matcher is separate from running it (and, for learned matchers, from loading weights).
 """
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -40,12 +44,26 @@ def register_matcher(name: str) -> Callable[[Callable[..., StereoMatcher]], Call
     return register
 
 
-def build_matcher(name: str, **params: object) -> StereoMatcher:
-    """Build the matcher registered as ``name`` with its keyword parameters."""
+@runtime_checkable
+class ConfidentMatcher(StereoMatcher, Protocol):
+    """A matcher that also predicts a per-pixel confidence of its disparity."""
+
+    def match_with_confidence(self, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> tuple[DisparityMap, np.ndarray]: ...
+
+
+def build_matcher(name: str, *, threads: int | None = None, **params: object) -> StereoMatcher:
+    """Build the matcher registered as ``name`` with its keyword parameters.
+
+    ``threads`` (e.g. the device profile's) goes to matchers that take a ``threads`` field,
+    unless ``params`` sets it; matchers that do not (SGBM uses OpenCV's global setting) ignore it.
+    """
     if name not in MATCHERS:
         raise ConfigError(f"unknown stereo method {name!r}; available: {sorted(MATCHERS)}")
+    factory = MATCHERS[name]
+    if threads is not None and "threads" in getattr(factory, "__dataclass_fields__", {}):
+        params = {"threads": threads} | params
     try:
-        return MATCHERS[name](**params)
+        return factory(**params)
     except TypeError as error:
         raise ConfigError(f"bad parameters for stereo method {name!r}: {error}") from None
 
@@ -112,6 +130,97 @@ class SgbmMatcher:
         raw = self.create(num_disparities, channels).compute(left, right)[:, pad:]
         valid = raw >= 0
         return DisparityMap(raw.astype(np.float32) / SGBM_FIXED_POINT_SCALE, valid)
+
+
+#: The shipped stereo network (trained by ``python -m models.train_stereo``).
+DEFAULT_NET_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "stereo_glass_v1.onnx"
+
+
+def pad_to_stride(image: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pad (H, W[, C]) at the bottom and right by edge replication to multiples of ``stride``.
+
+    Returns the padded image and the original (H, W), to crop the result back.
+    """
+    height, width = image.shape[:2]
+    bottom, right = -height % stride, -width % stride
+    if bottom or right:
+        image = cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    return image, (height, width)
+
+
+@lru_cache(maxsize=4)
+def _onnx_session(path: str, threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+@register_matcher("net")
+@dataclass(frozen=True)
+class NetMatcher:
+    """The project's stereo network (models/stereo_net.py) on ONNX Runtime, CPU only.
+
+    The pair is padded to the network's stride; when the search range exceeds the largest
+    disparity the network can output, both views are downscaled to fit and the disparity is
+    scaled back. Besides the disparity, :meth:`match_with_confidence` returns the network's
+    per-pixel confidence (probability that the error is below 2 px).
+    """
+
+    weights: str = str(DEFAULT_NET_WEIGHTS)
+    threads: int = 2
+    name: str = "net"
+
+    def __post_init__(self) -> None:
+        if not os.path.isfile(self.weights):
+            raise ConfigError(f"stereo network weights not found: {self.weights}")
+        if self.threads < 1:
+            raise ConfigError(f"net threads must be at least 1, got {self.threads}")
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The ``glassdepth.*`` metadata of the ONNX file: stride, max_disparity_px, info."""
+        meta = _onnx_session(self.weights, self.threads).get_modelmeta().custom_metadata_map
+        return {
+            "stride": int(meta["glassdepth.stride"]),
+            "max_disparity_px": float(meta["glassdepth.max_disparity_px"]),
+            "info": json.loads(meta.get("glassdepth.info", "{}")),
+        }
+
+    def match(self, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> DisparityMap:
+        """Dense disparity of ``left``: (H, W) float32 px in [0, max_disparity_px], all valid."""
+        return self.match_with_confidence(left, right, max_disparity_px=max_disparity_px)[0]
+
+    def match_with_confidence(self, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> tuple[DisparityMap, np.ndarray]:
+        """Disparity as :meth:`match` and the network's confidence, (H, W) float32 in [0, 1]."""
+        _check_pair(left, right)
+        if max_disparity_px < 1:
+            raise ConfigError(f"max_disparity_px must be at least 1, got {max_disparity_px}")
+        session = _onnx_session(self.weights, self.threads)
+        properties = self.properties
+        height, width = left.shape[:2]
+        scale = min(1.0, properties["max_disparity_px"] / max_disparity_px)
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
+            right = cv2.resize(right, size, interpolation=cv2.INTER_AREA)
+        views = [_as_bgr(view) for view in (left, right)]
+        padded = [pad_to_stride(view, properties["stride"])[0] for view in views]
+        feed = {name: view.transpose(2, 0, 1)[None].astype(np.float32) for name, view in zip(("left", "right"), padded)}
+        disparity, confidence = session.run(["disparity", "confidence"], feed)
+        small_h, small_w = views[0].shape[:2]
+        disparity, confidence = disparity[0, 0, :small_h, :small_w], confidence[0, 0, :small_h, :small_w]
+        if scale < 1.0:
+            disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * (width / small_w)
+            confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
+        disparity = np.clip(disparity, 0.0, float(max_disparity_px)).astype(np.float32)
+        return DisparityMap(disparity, np.ones(disparity.shape, bool)), np.clip(confidence, 0.0, 1.0).astype(np.float32)
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
 def right_disparity(matcher: StereoMatcher, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> DisparityMap:
