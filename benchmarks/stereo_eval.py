@@ -70,9 +70,10 @@ class StereoEvalReport:
             by_dataset.setdefault(score.dataset, []).append(score)
         return {dataset: _means(scores) | {"scenes": len(scores)} for dataset, scores in sorted(by_dataset.items())}
 
-    def held_out_means(self) -> dict[str, dict[str, float]]:
-        """For each dataset with scenes in :attr:`trained_on`: the means over its other scenes."""
-        trained = set(self.trained_on)
+    def held_out_means(self, trained_on: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+        """For each dataset with scenes in ``trained_on`` (default :attr:`trained_on`): the
+        means over its other scenes (so methods can be compared on the same held-out scenes)."""
+        trained = set(self.trained_on if trained_on is None else trained_on)
         touched = {score.dataset for score in self.scenes if f"{score.dataset}/{score.scene}" in trained}
         means = {}
         for dataset in sorted(touched):
@@ -185,13 +186,14 @@ def evaluate_methods(
 
 
 def compare_bad2(reports: Sequence[StereoEvalReport]) -> dict[str, dict[str, float]]:
-    """Mean bad-2 per dataset (and per dataset over scenes a method was not trained on, as
-    ``<dataset> (not trained on)``) for each method: {row: {method: bad2}}."""
+    """Mean bad-2 per dataset for each method, and over the scenes no method was trained on
+    (rows ``<dataset> (not trained on)``, every method on the same scenes): {row: {method: bad2}}."""
+    trained = sorted({name for report in reports for name in report.trained_on})
     table: dict[str, dict[str, float]] = {}
     for report in reports:
         for dataset, means in report.dataset_means().items():
             table.setdefault(dataset, {})[report.method] = means["bad2"]
-        for dataset, means in report.held_out_means().items():
+        for dataset, means in report.held_out_means(trained).items():
             table.setdefault(f"{dataset} (not trained on)", {})[report.method] = means["bad2"]
     return dict(sorted(table.items()))
 

@@ -1,5 +1,7 @@
 """pytest-benchmark timings at 640x480: the whole pipeline and its in-run reference, plain
-SGBM-3way on the same rectified pair. Disabled (run once) in the test suite; measure with
+SGBM-3way on the same rectified pair, and the stereo network (``NetMatcher``, with and without
+its confidence) on that pair (skipped until the trained weights exist). Disabled (run once) in
+the test suite; measure with
 ``python -m pytest benchmarks --benchmark-enable --benchmark-json benchmarks/results/pytest_benchmark.json``.
 """
 
@@ -10,7 +12,11 @@ from benchmarks.stereo_parity import plain_sgbm
 from calibration.rectify import Rectifier
 from sensing.config import PipelineConfig, load_device_profile
 from sensing.pipeline import run_pipeline
-from sensing.stereo import build_matcher
+from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher, build_matcher
+
+requires_net_weights = pytest.mark.skipif(
+    not DEFAULT_NET_WEIGHTS.is_file(), reason=f"no trained network at {DEFAULT_NET_WEIGHTS} (python -m models.train_stereo)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +39,30 @@ def test_reference_plain_sgbm_640x480(benchmark, bench_setup):
     _, _, _, warm = bench_setup
     disparity = benchmark(plain_sgbm, warm.rectified.left, warm.rectified.right, warm.details["stereo"]["max_disparity_px"])
     assert disparity.valid.mean() > 0.5
+
+
+@pytest.fixture(scope="module")
+def net_matcher(bench_setup):
+    _, _, kwargs, _ = bench_setup
+    return NetMatcher(threads=kwargs["profile"].threads)
+
+
+@requires_net_weights
+def test_net_640x480(benchmark, bench_setup, net_matcher):
+    _, _, _, warm = bench_setup
+    left, right = warm.rectified.left, warm.rectified.right
+    max_disparity = warm.details["stereo"]["max_disparity_px"]
+    net_matcher.match(left, right, max_disparity_px=max_disparity)  # warm-up: session creation
+    disparity = benchmark(net_matcher.match, left, right, max_disparity_px=max_disparity)
+    assert disparity.values_px.shape == left.shape[:2] and disparity.valid.all()
+
+
+@requires_net_weights
+def test_net_with_confidence_640x480(benchmark, bench_setup, net_matcher):
+    _, _, _, warm = bench_setup
+    left, right = warm.rectified.left, warm.rectified.right
+    max_disparity = warm.details["stereo"]["max_disparity_px"]
+    net_matcher.match(left, right, max_disparity_px=max_disparity)  # warm-up: session creation
+    disparity, confidence = benchmark(net_matcher.match_with_confidence, left, right, max_disparity_px=max_disparity)
+    assert confidence.shape == disparity.values_px.shape == left.shape[:2]
+    assert 0.0 <= confidence.min() and confidence.max() <= 1.0

@@ -126,6 +126,15 @@ def _parser() -> argparse.ArgumentParser:
     bench_rectify.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "rectify.json", help="JSON to write")
     _add_pipeline_options(bench_rectify)
     bench_rectify.set_defaults(handler=_bench_rectify)
+    bench_stereo = bench_commands.add_parser(
+        "stereo", parents=[common], help="stereo network latency against plain SGBM-3way at 640x480"
+    )
+    bench_stereo.add_argument("--weights", type=Path, help="ONNX weights of the net (default: the shipped ones)")
+    bench_stereo.add_argument("--repeats", type=int, default=30, help="timed runs after two warm-up calls (default 30)")
+    bench_stereo.add_argument("--threads", type=int, help="CPU threads (default: the device profile's)")
+    bench_stereo.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "bench_stereo.json", help="JSON to write")
+    _add_pipeline_options(bench_stereo)
+    bench_stereo.set_defaults(handler=_bench_stereo)
     return parser
 
 
@@ -279,6 +288,29 @@ def _bench_rectify(args: argparse.Namespace) -> int:
             args.data, config=config, datasets=datasets, seed=args.seed, with_sgbm=not args.no_sgbm, on_scene=progress
         )
     print(format_rectify_bench(results))
+    print(f"wrote {write_json_atomic(args.out, results)}")
+    return EXIT_OK
+
+
+def _bench_stereo(args: argparse.Namespace) -> int:
+    from benchmarks.stereo_bench import bench_stereo, format_stereo_bench
+    from sensing.config import load_device_profile
+    from sensing.fileio import write_json_atomic
+    from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher
+
+    if args.repeats < 1:
+        raise GlassdepthError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.threads is not None and args.threads < 1:
+        raise GlassdepthError(f"--threads must be at least 1, got {args.threads}")
+    config = _load_config(args)
+    threads = args.threads or load_device_profile(config.device).threads
+    weights = str(args.weights or DEFAULT_NET_WEIGHTS)
+    NetMatcher(weights=weights, threads=threads)  # missing or bad weights: fail before the progress bar
+    with tqdm(total=args.repeats, unit="run", file=sys.stderr) as bar:
+        results = bench_stereo(
+            weights=weights, repeats=args.repeats, threads=threads, config=config, on_repeat=lambda _: bar.update()
+        )
+    print(format_stereo_bench(results))
     print(f"wrote {write_json_atomic(args.out, results)}")
     return EXIT_OK
 

@@ -132,6 +132,10 @@ class SgbmMatcher:
         return DisparityMap(raw.astype(np.float32) / SGBM_FIXED_POINT_SCALE, valid)
 
 
+#: A search range up to this factor over the network's largest disparity runs at full
+#: resolution (the few largest disparities are then out of reach); beyond it the views shrink.
+NET_RANGE_TOLERANCE = 1.05
+
 #: The shipped stereo network (trained by ``python -m models.train_stereo``).
 DEFAULT_NET_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "stereo_glass_v1.onnx"
 
@@ -148,8 +152,19 @@ def pad_to_stride(image: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[int
     return image, (height, width)
 
 
-@lru_cache(maxsize=4)
+def net_working_scale(max_disparity_px: float, reach_px: float) -> float:
+    """Factor by which the network's input is resized: 1, or smaller when the search range
+    exceeds ``reach_px`` (the network's largest disparity) times :data:`NET_RANGE_TOLERANCE`."""
+    return 1.0 if max_disparity_px <= NET_RANGE_TOLERANCE * reach_px else reach_px / max_disparity_px
+
+
 def _onnx_session(path: str, threads: int) -> Any:
+    """The ONNX Runtime session of ``path`` (cached per file version and thread count)."""
+    return _cached_session(path, os.stat(path).st_mtime_ns, threads)
+
+
+@lru_cache(maxsize=4)
+def _cached_session(path: str, _mtime_ns: int, threads: int) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -163,10 +178,11 @@ def _onnx_session(path: str, threads: int) -> Any:
 class NetMatcher:
     """The project's stereo network (models/stereo_net.py) on ONNX Runtime, CPU only.
 
-    The pair is padded to the network's stride; when the search range exceeds the largest
-    disparity the network can output, both views are downscaled to fit and the disparity is
-    scaled back. Besides the disparity, :meth:`match_with_confidence` returns the network's
-    per-pixel confidence (probability that the error is below 2 px).
+    The pair is shrunk by :func:`net_working_scale` when the search range exceeds what the
+    network reaches, padded to the network's stride, and the disparity is scaled back to the
+    input's pixels. Besides the
+    disparity, :meth:`match_with_confidence` returns the network's per-pixel confidence
+    (probability that the error is below 2 px).
     """
 
     weights: str = str(DEFAULT_NET_WEIGHTS)
@@ -178,16 +194,23 @@ class NetMatcher:
             raise ConfigError(f"stereo network weights not found: {self.weights}")
         if self.threads < 1:
             raise ConfigError(f"net threads must be at least 1, got {self.threads}")
+        self.properties  # noqa: B018 - load now: a bad weights file is a configuration error
 
     @property
     def properties(self) -> dict[str, Any]:
-        """The ``glassdepth.*`` metadata of the ONNX file: stride, max_disparity_px, info."""
-        meta = _onnx_session(self.weights, self.threads).get_modelmeta().custom_metadata_map
-        return {
-            "stride": int(meta["glassdepth.stride"]),
-            "max_disparity_px": float(meta["glassdepth.max_disparity_px"]),
-            "info": json.loads(meta.get("glassdepth.info", "{}")),
-        }
+        """The ``glassdepth.*`` metadata of the ONNX file: stride, max_disparity_px, info.
+
+        Raises :class:`ConfigError` when the file is not a loadable ONNX model or lacks them.
+        """
+        try:
+            meta = _onnx_session(self.weights, self.threads).get_modelmeta().custom_metadata_map
+            return {
+                "stride": int(meta["glassdepth.stride"]),
+                "max_disparity_px": float(meta["glassdepth.max_disparity_px"]),
+                "info": json.loads(meta.get("glassdepth.info", "{}")),
+            }
+        except Exception as error:  # noqa: BLE001 - ONNX Runtime's load errors share no base class
+            raise ConfigError(f"cannot load stereo network weights {self.weights}: {type(error).__name__}: {error}") from None
 
     def match(self, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> DisparityMap:
         """Dense disparity of ``left``: (H, W) float32 px in [0, max_disparity_px], all valid."""
@@ -201,7 +224,7 @@ class NetMatcher:
         session = _onnx_session(self.weights, self.threads)
         properties = self.properties
         height, width = left.shape[:2]
-        scale = min(1.0, properties["max_disparity_px"] / max_disparity_px)
+        scale = net_working_scale(max_disparity_px, properties["max_disparity_px"])
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
