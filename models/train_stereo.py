@@ -85,10 +85,14 @@ class TrainConfig:
         return out
 
 
+def _image_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 BGR -> (1, 3, H, W) float32 in [0, 255]."""
+    return torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None]
+
+
 def to_tensors(sample: StereoSample) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(3, H, W) float32 views in [0, 255], (1, H, W) disparity px, (1, H, W) bool valid."""
-    left = torch.from_numpy(np.ascontiguousarray(sample.left.transpose(2, 0, 1))).float()
-    right = torch.from_numpy(np.ascontiguousarray(sample.right.transpose(2, 0, 1))).float()
+    left, right = _image_tensor(sample.left)[0], _image_tensor(sample.right)[0]
     return left, right, torch.from_numpy(sample.disparity)[None], torch.from_numpy(sample.valid)[None]
 
 
@@ -122,9 +126,8 @@ def predict(model: GlassStereoNet, left: np.ndarray, right: np.ndarray) -> np.nd
     """Disparity (H, W) float32 px of a uint8 BGR pair of any size, with the PyTorch model."""
     padded_left, size = pad_to_stride(left, STRIDE)
     padded_right, _ = pad_to_stride(right, STRIDE)
-    as_tensor = lambda image: torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None]  # noqa: E731
     with torch.no_grad():
-        disparity, _ = model.eval()(as_tensor(padded_left), as_tensor(padded_right))
+        disparity, _ = model.eval()(_image_tensor(padded_left), _image_tensor(padded_right))
     return disparity[0, 0, : size[0], : size[1]].numpy()
 
 
