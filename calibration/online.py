@@ -14,13 +14,17 @@ point (f the focal length in pixels) moves vertically by::
 
 Pitch (ωx) and roll (ωz) are well observed. Yaw (ωy) mainly shifts every point sideways by
 f·tan(ωy), which looks exactly like a change of scene depth; its only trace in the vertical
-disparity is the small keystone term ``x y / f``, which vanishes on the image axes. Yaw is
-therefore estimated only when that term is measured precisely enough (the standard error of
-ωy from the fit, from the spread of the residuals and how far the matches reach into the
-image corners, is at most ``yaw_max_se_deg``); otherwise the factory yaw is kept, reported as
-unobserved with that standard error. The sign of disparity bounds yaw from the other side:
-points far away have disparity near 0, so a correction that leaves many matches at negative
-disparity means an uncorrected toe-in (or an impossible pair), and the result is unreliable.
+disparity is the small keystone term ``x y / f``, which vanishes on the image axes. The fitted
+yaw is therefore applied only when the keystone measured it (its standard error, from the spread
+of the residuals and how far the matches reach into the image corners, is at most
+``yaw_max_se_deg``; or the factory yaw leaves the rows visibly misaligned and the fitted yaw is
+``yaw_min_sigma`` standard errors from zero) and it keeps the matches at positive disparity.
+The sign of disparity is the second witness: points far away have disparity near 0, so a factory
+yaw that leaves many matches at negative disparity means an uncorrected toe-in. The least yaw
+that puts them at positive disparity is then applied, a lower bound reported as such, if the
+keystone fit agrees with it; swapped views need far more toe-in than the keystone shows, keep
+the factory yaw and are stopped by the swapped check. Otherwise the factory yaw is kept,
+reported as unobserved with its standard error.
 
 Steps: features on both views (ORB by default: chosen by measurement, see
 ``benchmarks/results/rectify_detectors.json``), Lowe's ratio test and a mutual check, a
@@ -34,7 +38,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import brentq, least_squares
 
 from calibration.drift import rotation_from_rotvec_deg, rotvec_deg_from_rotation
 from sensing.config import RectificationConfig
@@ -46,6 +50,11 @@ RANSAC_ITERATIONS = 300
 #: A Lucas-Kanade refinement moving a right point further than this (px) from its descriptor
 #: match found another patch: the match is dropped.
 MAX_REFINEMENT_PX = 3.0
+#: ORB pyramid levels (scale factor 1.2): a drift of a few degrees does not change the scale
+#: between the views, so a short pyramid finds as many matches in 60% of the time of the usual 8.
+ORB_LEVELS = 3
+#: Side (px) of the window Lucas-Kanade tracks a left patch with to place its right match.
+LK_WINDOW_PX = 21
 #: Horizontal disparity (px) below which an inlier counts as lying at negative disparity.
 NEGATIVE_DISPARITY_PX = -1.0
 
@@ -68,7 +77,10 @@ class DriftEstimate:
     R_drift : (3, 3) rotation of the right camera in its own axes (see :mod:`calibration.drift`);
         the identity for the axes not estimated
     rotation_rectified : the same drift in the rectified right frame (``Δ``)
-    yaw_observed : yaw was estimated (else the factory yaw is kept)
+    yaw_observed : yaw was measured by the fit and applied
+    yaw_correction : how the applied yaw was found: ``fitted`` (observed), ``sign_bound`` (not
+        observed: the least toe-in correction that puts the matches at positive disparity, a
+        lower bound on the true one) or ``factory`` (not observed: the factory yaw is kept)
     se_deg : (3,) standard errors of [pitch, yaw, roll] in degrees as the fit measured them
         (in the rectified frame); for an unobserved yaw, its uncertainty
     residual_before_px, residual_after_px : |vertical disparity| of the inliers under the
@@ -85,6 +97,7 @@ class DriftEstimate:
     R_drift: np.ndarray
     rotation_rectified: np.ndarray
     yaw_observed: bool
+    yaw_correction: str
     se_deg: np.ndarray
     residual_before_px: dict[str, float]
     residual_after_px: dict[str, float]
@@ -115,6 +128,7 @@ class DriftEstimate:
             "reliable": self.reliable,
             "drift_rotvec_deg": [round(float(a), 5) for a in self.rotvec_deg],
             "yaw_observed": self.yaw_observed,
+            "yaw_correction": self.yaw_correction,
             "drift_se_deg": [_finite_or_none(a, 5) for a in self.se_deg],
             "yaw_se_deg": _finite_or_none(self.yaw_se_deg, 5),
             "residual_vertical_px": self.residual_after_px,
@@ -154,20 +168,24 @@ def match_features(
     if desc_l is None or desc_r is None or len(keys_l) < 2 or len(keys_r) < 2:
         return empty
     matcher = cv2.BFMatcher(cv2.NORM_L2 if detector == "sift" else cv2.NORM_HAMMING)
-    forward = matcher.knnMatch(desc_l, desc_r, k=2)
-    backward = {m.queryIdx: m.trainIdx for m in matcher.match(desc_r, desc_l)}
-    pairs = [
+    candidates = [
         (best.queryIdx, best.trainIdx)
-        for best, second in (m for m in forward if len(m) == 2)
-        if best.distance < ratio * second.distance and backward.get(best.trainIdx) == best.queryIdx
+        for best, second in (m for m in matcher.knnMatch(desc_l, desc_r, k=2) if len(m) == 2)
+        if best.distance < ratio * second.distance
     ]
+    if not candidates:
+        return empty
+    # The mutual check needs the best left match of the right features that were matched only.
+    matched_right = np.unique([j for _, j in candidates])
+    best_left = {int(matched_right[m.queryIdx]): m.trainIdx for m in matcher.match(desc_r[matched_right], desc_l)}
+    pairs = [(i, j) for i, j in candidates if best_left.get(j) == i]
     if not pairs:
         return empty
     left_px = np.float32([keys_l[i].pt for i, _ in pairs])
     right_px = np.float32([keys_r[j].pt for _, j in pairs])
     refined, status, _ = cv2.calcOpticalFlowPyrLK(
         left, right, left_px.reshape(-1, 1, 2), right_px.reshape(-1, 1, 2).copy(),
-        winSize=(11, 11), maxLevel=1, flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        winSize=(LK_WINDOW_PX, LK_WINDOW_PX), maxLevel=1, flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
         criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01),
     )
     refined = refined.reshape(-1, 2)
@@ -220,14 +238,8 @@ def estimate_drift(
         se_deg = _standard_errors_deg(points_l[inliers], points_r[inliers], K, omega)
     inlier_l, inlier_r = points_l[inliers], points_r[inliers]
     fit_residual = np.abs(_vertical_residuals(omega, inlier_l, inlier_r, K))
-    # The sign of disparity is the second witness for yaw: a yaw that puts the matches
-    # behind the cameras (negative disparity) is not the cameras' yaw.
-    yaw_observed = bool(
-        se_deg[1] <= settings.yaw_max_se_deg
-        and _negative_fraction(inlier_l, inlier_r, K, omega) <= settings.max_negative_fraction
-    )
-    if not yaw_observed:
-        omega = omega * [1.0, 0.0, 1.0]
+    omega, yaw_correction = _choose_yaw(omega, se_deg, inlier_l, inlier_r, K, settings)
+    yaw_observed = yaw_correction == "fitted"
     rotation_rectified = rotation_from_rotvec_deg(np.degrees(omega))
     corrected = correct_right_points(inlier_r, K, rotation_rectified)
     disparities = inlier_l[:, 0] - corrected[:, 0]
@@ -235,6 +247,7 @@ def estimate_drift(
         R_drift=R2.T @ rotation_rectified @ R2,
         rotation_rectified=rotation_rectified,
         yaw_observed=yaw_observed,
+        yaw_correction=yaw_correction,
         se_deg=se_deg,
         residual_before_px=_spread(np.abs(inlier_r[:, 1] - inlier_l[:, 1])),
         residual_after_px=_spread(np.abs(corrected[:, 1] - inlier_l[:, 1])),
@@ -251,7 +264,7 @@ def estimate_drift(
 
 def _detect(image: np.ndarray, detector: str, max_features: int) -> tuple[list, np.ndarray | None]:
     if detector == "orb":
-        finder = cv2.ORB_create(nfeatures=max_features, fastThreshold=10)
+        finder = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, nlevels=ORB_LEVELS)
     elif detector == "akaze":
         finder = cv2.xfeatures2d_AKAZE.create(threshold=5e-4)
     elif detector == "sift":
@@ -324,6 +337,68 @@ def _negative_fraction(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray
         return 0.0
     corrected = correct_right_points(points_r, K, cv2.Rodrigues(omega.reshape(3, 1))[0])
     return float(np.mean(points_l[:, 0] - corrected[:, 0] < NEGATIVE_DISPARITY_PX))
+
+
+def _choose_yaw(
+    omega: np.ndarray, se_deg: np.ndarray, points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray,
+    settings: RectificationConfig,
+) -> tuple[np.ndarray, str]:
+    """The drift to apply, (3,) radians, and how its yaw was found (see :class:`DriftEstimate`).
+
+    The fitted yaw is applied when the keystone measured it and it keeps the inliers at
+    positive disparity: its standard error is small, or keeping the factory yaw leaves the rows
+    visibly misaligned and the fitted yaw is many standard errors from zero (a keystone is
+    trusted only where it is needed: other small model errors, such as a principal point off
+    by a few pixels, also leave a keystone-like trace, and a yaw error shifts all disparities).
+    Otherwise
+    the factory yaw is kept, unless that leaves the inliers at negative disparity: then the
+    cameras toe in, and the least yaw that puts all but a few of them at positive disparity
+    is applied, provided the fit does not contradict it (swapped views need a toe-in far
+    beyond what the keystone shows, and keep the factory yaw and their negative disparities).
+    """
+    se_yaw = float(se_deg[1])
+    allowed = settings.max_negative_fraction
+    kept = omega * [1.0, 0.0, 1.0]
+    if _negative_fraction(points_l, points_r, K, omega) <= allowed and (
+        se_yaw <= settings.yaw_max_se_deg
+        or (abs(float(np.degrees(omega[1]))) >= settings.yaw_min_sigma * se_yaw and _rows_misaligned(kept, points_l, points_r, K, settings))
+    ):
+        return omega, "fitted"
+    if _negative_fraction(points_l, points_r, K, kept) <= allowed or not np.isfinite(se_yaw):
+        return kept, "factory"
+    bound = _least_toe_in_yaw(points_l, points_r, K, kept, 0.5 * allowed, np.radians(settings.max_drift_deg))
+    if bound is None or abs(np.degrees(bound - omega[1])) > settings.yaw_bound_sigma * se_yaw:
+        return kept, "factory"
+    return np.array([kept[0], bound, kept[2]]), "sign_bound"
+
+
+def _rows_misaligned(
+    omega: np.ndarray, points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, settings: RectificationConfig
+) -> bool:
+    """Whether correcting by ``omega`` leaves more vertical disparity than the reliability rules allow."""
+    residual = np.abs(_vertical_residuals(omega, points_l, points_r, K))
+    if len(residual) == 0:
+        return False
+    median, p95 = np.percentile(residual, [50, 95])
+    return bool(median > settings.max_residual_median_px or p95 > settings.max_residual_p95_px)
+
+
+def _least_toe_in_yaw(
+    points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, omega: np.ndarray, quantile: float, reach_rad: float
+) -> float | None:
+    """The yaw (radians), closest to ``omega``'s, at which the ``quantile`` of the disparities
+    is zero; None when no yaw within ``reach_rad`` of it gets there."""
+
+    def low_disparity(yaw: float) -> float:
+        rotation = cv2.Rodrigues(np.array([omega[0], yaw, omega[2]]).reshape(3, 1))[0]
+        corrected = correct_right_points(points_r, K, rotation)
+        return float(np.quantile(points_l[:, 0] - corrected[:, 0], quantile))
+
+    start = float(omega[1])
+    for end in (start + reach_rad, start - reach_rad):
+        if low_disparity(start) * low_disparity(end) < 0:
+            return float(brentq(low_disparity, start, end, xtol=1e-7))
+    return None
 
 
 def _coverage(points: np.ndarray, shape_hw: tuple[int, ...]) -> float:

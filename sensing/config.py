@@ -77,8 +77,12 @@ class RectificationConfig:
     most ``max_alignment_uncertainty_px`` (two standard errors), the drift is within
     ``max_drift_deg`` of the factory pose, and at most ``max_negative_fraction`` of the
     inliers lie at negative disparity after correction.
-    Yaw is corrected only when its standard error is at most ``yaw_max_se_deg`` and the
-    correction leaves at most ``max_negative_fraction`` of the inliers at negative disparity.
+    Yaw is corrected by its fitted value when the fit measures it (standard error at most
+    ``yaw_max_se_deg``, or the fitted yaw at least ``yaw_min_sigma`` standard errors from the
+    factory's) and the correction leaves at most ``max_negative_fraction`` of the inliers at
+    negative disparity. Otherwise, when the factory yaw leaves too many inliers at negative
+    disparity (an uncorrected toe-in), the least yaw that brings them to positive disparity is
+    applied, provided the fitted yaw is within ``yaw_bound_sigma`` standard errors of it.
     """
 
     online: bool = True
@@ -95,6 +99,8 @@ class RectificationConfig:
     max_drift_deg: float = 3.0
     max_negative_fraction: float = 0.05
     yaw_max_se_deg: float = 0.02
+    yaw_min_sigma: float = 5.0
+    yaw_bound_sigma: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,8 @@ class PipelineConfig:
         _check_range("rectification.max_drift_deg", rect.max_drift_deg, 0.0, 45.0)
         _check_range("rectification.max_negative_fraction", rect.max_negative_fraction, 0.0, 1.0)
         _check_range("rectification.yaw_max_se_deg", rect.yaw_max_se_deg, 0.0, 10.0)
+        _check_range("rectification.yaw_min_sigma", rect.yaw_min_sigma, 0.0, 1e9)
+        _check_range("rectification.yaw_bound_sigma", rect.yaw_bound_sigma, 0.0, 1e9)
         _check_range("validation.hold_deg", self.validation.hold_deg, 0.0, 45.0)
         _check_range("validation.consistency_deg", self.validation.consistency_deg, 0.0, 45.0)
         _check_range("validation.min_reliable_fraction", self.validation.min_reliable_fraction, 0.0, 1.0)

@@ -97,8 +97,10 @@ def _validate(folders: list[Path], out: Path) -> tuple[int, dict]:
 def test_consistent_drift_exits_4_with_the_median_and_a_corrected_calibration(captures, tmp_path, capsys) -> None:
     code, summary = _validate([captures[f"drifted_{i}"] for i in range(3)], tmp_path / "out")
     assert code == EXIT_DRIFTED and summary["verdict"] == "drifted"
-    assert summary["median_deg"][0] == pytest.approx(0.5, abs=0.02)
-    assert summary["median_deg"][2] == pytest.approx(-0.3, abs=0.02)
+    # Relative to the undrifted demo capture, which has a few hundredths of a degree of its own.
+    _, still = _validate([captures[f"still_{i}"] for i in range(3)], tmp_path / "still")
+    assert summary["median_deg"][0] - still["median_deg"][0] == pytest.approx(0.5, abs=0.02)
+    assert summary["median_deg"][2] - still["median_deg"][2] == pytest.approx(-0.3, abs=0.02)
     assert [record["verdict"] for record in summary["records"]] == ["reliable"] * 3
     assert [record["timestamp_s"] for record in summary["records"]] == [0.0, 1.0, 2.0]
     assert (summary["captures"], summary["reliable"]) == (3, 3)
