@@ -70,6 +70,24 @@ def _parser() -> argparse.ArgumentParser:
     stereo.add_argument("--max-disparity", type=int, help="search range in px (default: a quarter of the width, at most 256)")
     stereo.set_defaults(handler=_stereo)
 
+    mono = commands.add_parser("mono", parents=[common], help="relative disparity of one image (mono network)")
+    mono.add_argument("image", type=Path, help="image (8 or 16 bit, grey or colour)")
+    mono.add_argument("--out", type=Path, required=True, help="PFM to write: float32 relative disparity in [0, 1], 1 = nearest")
+    mono.add_argument("--weights", type=Path, help="ONNX weights of the mono network (default: the shipped ones)")
+    mono.add_argument("--preview", type=Path, help="also write a colour preview PNG (near = red)")
+    mono.set_defaults(handler=_mono)
+
+    render = commands.add_parser("render", parents=[common], help="3D photo: novel views from an image and its disparity")
+    render.add_argument("image", type=Path, help="reference (left) view")
+    render.add_argument("disparity", type=Path, help="its disparity: PFM (px, inf = unknown) or 16-bit PNG (px * 256, 0 = unknown)")
+    render.add_argument("--out", type=Path, required=True, help="output folder (frames, photo3d.mp4, photo3d.gif); with --novel-view a .png file")
+    render.add_argument("--path", choices=("circle", "swing", "dolly"), default="circle", help="camera path (default circle)")
+    render.add_argument("--frames", type=int, default=48, help="frames of the path (default 48)")
+    render.add_argument("--radius", type=float, default=0.5, help="camera path radius in px of parallax per px of disparity (default 0.5)")
+    render.add_argument("--fps", type=float, default=24.0, help="frame rate of the videos (default 24)")
+    render.add_argument("--novel-view", choices=("right",), help="write only this view (right: the rectified pair's right camera)")
+    render.set_defaults(handler=_render)
+
     evaluate = commands.add_parser("eval", parents=[common], help="accuracy benchmarks")
     eval_commands = evaluate.add_subparsers(dest="what", required=True, metavar="WHAT")
     eval_stereo = eval_commands.add_parser("stereo", parents=[common], help="stereo methods against ground truth")
@@ -78,6 +96,24 @@ def _parser() -> argparse.ArgumentParser:
     eval_stereo.add_argument("--method", default="sgbm", help="comma-separated stereo methods (default sgbm)")
     eval_stereo.add_argument("--out", type=Path, help=f"JSON to write (default {DEFAULT_RESULTS}/eval_stereo_<methods>.json)")
     eval_stereo.set_defaults(handler=_eval_stereo)
+    eval_mono = eval_commands.add_parser(
+        "mono", parents=[common], help="mono network against ground truth and a vertical-gradient prior (AbsRel, delta1)"
+    )
+    eval_mono.add_argument(
+        "--data", type=Path, help="data root holding stereo/<dataset>/<scene> (default $GLASSDEPTH_DATA or ../shared/data)"
+    )
+    eval_mono.add_argument("--datasets", help="comma-separated datasets (default: middeval3Q,eth3d,kitti2012,kitti2015)")
+    eval_mono.add_argument("--weights", type=Path, help="ONNX weights of the mono network (default: the shipped ones)")
+    eval_mono.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "eval_mono.json", help="JSON to write")
+    eval_mono.set_defaults(handler=_eval_mono)
+    eval_render = eval_commands.add_parser(
+        "render", parents=[common], help="novel right views against the real ones (PSNR, SSIM), layered vs naive"
+    )
+    eval_render.add_argument("--data", type=Path, required=True, help="data root holding stereo/<dataset>/<scene>")
+    eval_render.add_argument("--datasets", help="comma-separated datasets (default: all)")
+    eval_render.add_argument("--method", default="sgbm", help="stereo method predicting the second disparity (default sgbm)")
+    eval_render.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "eval_render.json", help="JSON to write")
+    eval_render.set_defaults(handler=_eval_render)
 
     demo = commands.add_parser("demo", parents=[common], help="run the pipeline on the built-in Motorcycle sample")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default ./demo_out)")
@@ -135,6 +171,20 @@ def _parser() -> argparse.ArgumentParser:
     bench_stereo.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "bench_stereo.json", help="JSON to write")
     _add_pipeline_options(bench_stereo)
     bench_stereo.set_defaults(handler=_bench_stereo)
+    bench_mono = bench_commands.add_parser("mono", parents=[common], help="mono network latency at 384x288")
+    bench_mono.add_argument("--weights", type=Path, help="ONNX weights of the mono network (default: the shipped ones)")
+    bench_mono.add_argument("--repeats", type=int, default=30, help="timed runs after two warm-up calls (default 30)")
+    bench_mono.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
+    bench_mono.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "bench_mono.json", help="JSON to write")
+    bench_mono.set_defaults(handler=_bench_mono)
+    bench_render = bench_commands.add_parser(
+        "render", parents=[common], help="3D photo latency at 640x480: cut + fill + first frame, further frames"
+    )
+    bench_render.add_argument("--repeats", type=int, default=20, help="timed runs after one warm-up (default 20)")
+    bench_render.add_argument("--frames", type=int, default=12, help="frames rendered per run (default 12)")
+    bench_render.add_argument("--threads", type=int, default=2, help="OpenCV threads (default 2)")
+    bench_render.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "bench_render.json", help="JSON to write")
+    bench_render.set_defaults(handler=_bench_render)
     return parser
 
 
@@ -240,6 +290,86 @@ def _eval_stereo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _render(args: argparse.Namespace) -> int:
+    from sensing.errors import InputError
+    from sensing.fileio import read_image, staged_folder, write_image_atomic, write_json_atomic
+    from sensing.novel_view.photo3d import check_pair, read_disparity, render_path
+    from sensing.novel_view.render import render_novel_right
+    from sensing.novel_view.video import write_gif, write_mp4
+    from sensing.preprocess import to_uint8_bgr, white_level
+
+    if args.frames < 1:
+        raise GlassdepthError(f"--frames must be at least 1, got {args.frames}")
+    if not (args.radius >= 0 and math.isfinite(args.radius)):
+        raise GlassdepthError(f"--radius must be a non-negative number, got {args.radius}")
+    if not (args.fps > 0 and math.isfinite(args.fps)):
+        raise GlassdepthError(f"--fps must be positive, got {args.fps}")
+    if args.novel_view and args.out.suffix.lower() != ".png":
+        raise InputError(f"with --novel-view, --out must name a .png file, got {args.out}")
+    raw = read_image(args.image)
+    image = to_uint8_bgr(raw, white_level=white_level(raw))
+    disparity = read_disparity(args.disparity)
+    check_pair(image, disparity)
+    if args.novel_view:
+        write_image_atomic(args.out, render_novel_right(image, disparity))
+        print(f"right view written to {args.out}")
+        return EXIT_OK
+    photo = render_path(image, disparity, path=args.path, frames=args.frames, radius=args.radius)
+    with staged_folder(args.out, stale=["frame_*.png", "photo3d.*"], last="photo3d.json") as staging:
+        for index, frame in enumerate(photo.frames):
+            write_image_atomic(staging / f"frame_{index:03d}.png", frame)
+        write_mp4(staging / "photo3d.mp4", photo.frames, fps=args.fps)
+        write_gif(staging / "photo3d.gif", photo.frames, fps=args.fps, max_side_px=480)
+        write_json_atomic(staging / "photo3d.json", {
+            "image": str(args.image), "disparity": str(args.disparity), "path": args.path,
+            "frames": args.frames, "radius": args.radius, "fps": args.fps, "layers": len(photo.ldi.layers),
+            "poses": [vars(pose) for pose in photo.poses], "timings_ms": photo.timings_ms,
+        })
+    frame_ms = sorted(photo.timings_ms["frames"])[len(photo.frames) // 2]
+    print(f"{len(photo.frames)} frames ({args.path}), first after {photo.timings_ms['first_frame']:.0f} ms, "
+          f"then {frame_ms:.1f} ms each (median); results in {args.out}")
+    return EXIT_OK
+
+
+def _eval_render(args: argparse.Namespace) -> int:
+    from benchmarks.datasets import list_stereo_scenes
+    from benchmarks.render_eval import evaluate_render
+    from sensing.fileio import write_json_atomic
+    from sensing.stereo import build_matcher
+
+    build_matcher(args.method)  # an unknown method fails before the progress bar
+    datasets = args.datasets.split(",") if args.datasets else None
+    scenes = list_stereo_scenes(args.data, datasets)
+    with tqdm(total=len(scenes), unit="scene", file=sys.stderr) as bar:
+
+        def progress(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update()
+
+        report = evaluate_render(scenes, stereo_method=args.method, on_scene=progress)
+    print(report.format_table())
+    payload = {"data_root": str(args.data)} | report.to_dict()
+    print(f"\nwrote {write_json_atomic(args.out, payload)}")
+    return EXIT_OK
+
+
+def _bench_render(args: argparse.Namespace) -> int:
+    from benchmarks.render_bench import bench_render, format_render_bench
+    from sensing.fileio import write_json_atomic
+
+    if args.repeats < 1:
+        raise GlassdepthError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.frames < 2:
+        raise GlassdepthError(f"--frames must be at least 2, got {args.frames}")
+    if args.threads < 1:
+        raise GlassdepthError(f"--threads must be at least 1, got {args.threads}")
+    with tqdm(total=args.repeats, unit="run", file=sys.stderr) as bar:
+        results = bench_render(repeats=args.repeats, frames=args.frames, threads=args.threads, on_repeat=lambda _: bar.update())
+    print(format_render_bench(results))
+    print(f"wrote {write_json_atomic(args.out, results)}")
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace) -> int:
     from sensing.capture import load_capture
     from sensing.config import PipelineConfig
@@ -311,6 +441,71 @@ def _bench_stereo(args: argparse.Namespace) -> int:
             weights=weights, repeats=args.repeats, threads=threads, config=config, on_repeat=lambda _: bar.update()
         )
     print(format_stereo_bench(results))
+    print(f"wrote {write_json_atomic(args.out, results)}")
+    return EXIT_OK
+
+
+def _mono(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sensing.errors import InputError
+    from sensing.fileio import read_image, write_image_atomic
+    from sensing.mono import DEFAULT_MONO_WEIGHTS, MonoEstimator
+    from sensing.outputs import disparity_preview
+    from sensing.preprocess import to_uint8_bgr, white_level
+    from sensing.types import DisparityMap
+
+    if args.out.suffix.lower() != ".pfm":
+        raise InputError(f"--out must name a .pfm file, got {args.out}")
+    if args.preview is not None and args.preview.suffix.lower() != ".png":
+        raise InputError(f"--preview must name a .png file, got {args.preview}")
+    image = read_image(args.image)
+    estimator = MonoEstimator(weights=str(args.weights or DEFAULT_MONO_WEIGHTS))
+    disparity = estimator.predict(to_uint8_bgr(image, white_level=white_level(image)))
+    write_image_atomic(args.out, disparity)
+    print(f"relative disparity ({disparity.shape[1]}x{disparity.shape[0]}, 0..1, 1 = nearest) written to {args.out}")
+    if args.preview is not None:
+        preview = disparity_preview(DisparityMap(disparity, np.ones(disparity.shape, bool)), max_disparity_px=1.0)
+        print(f"preview written to {write_image_atomic(args.preview, preview)}")
+    return EXIT_OK
+
+
+def _eval_mono(args: argparse.Namespace) -> int:
+    from benchmarks.datasets import default_data_root, list_stereo_scenes
+    from benchmarks.mono_eval import DEFAULT_MONO_DATASETS, eval_mono, format_mono_eval
+    from sensing.fileio import write_json_atomic
+    from sensing.mono import DEFAULT_MONO_WEIGHTS, MonoEstimator
+
+    root = args.data or default_data_root()
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else list(DEFAULT_MONO_DATASETS)
+    estimator = MonoEstimator(weights=str(args.weights or DEFAULT_MONO_WEIGHTS))  # bad weights: fail before the bar
+    scenes = list_stereo_scenes(root, datasets)
+    with tqdm(total=len(scenes), unit="scene", file=sys.stderr) as bar:
+
+        def progress(score) -> None:
+            bar.set_postfix_str(f"{score.dataset}/{score.scene}")
+            bar.update()
+
+        results = eval_mono(root, datasets=datasets, estimator=estimator, on_scene=progress)
+    print(format_mono_eval(results))
+    print(f"\nwrote {write_json_atomic(args.out, results)}")
+    return EXIT_OK
+
+
+def _bench_mono(args: argparse.Namespace) -> int:
+    from benchmarks.mono_bench import bench_mono, format_mono_bench
+    from sensing.fileio import write_json_atomic
+    from sensing.mono import DEFAULT_MONO_WEIGHTS, MonoEstimator
+
+    if args.repeats < 1:
+        raise GlassdepthError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.threads < 1:
+        raise GlassdepthError(f"--threads must be at least 1, got {args.threads}")
+    weights = str(args.weights or DEFAULT_MONO_WEIGHTS)
+    MonoEstimator(weights=weights, threads=args.threads)  # missing or bad weights: fail before the progress bar
+    with tqdm(total=args.repeats, unit="run", file=sys.stderr) as bar:
+        results = bench_mono(weights=weights, repeats=args.repeats, threads=args.threads, on_repeat=lambda _: bar.update())
+    print(format_mono_bench(results))
     print(f"wrote {write_json_atomic(args.out, results)}")
     return EXIT_OK
 
