@@ -1,16 +1,19 @@
 """pytest-benchmark timings at 640x480: the whole pipeline and its in-run reference, plain
 SGBM-3way on the same rectified pair, and the stereo network (``NetMatcher``, with and without
-its confidence) on that pair (skipped until the trained weights exist). Disabled (run once) in
+its confidence) on that pair, and the mono network (``MonoEstimator.predict``, 2 threads) at
+384x288 (network tests are skipped until the trained weights exist). Disabled (run once) in
 the test suite; measure with
 ``python -m pytest benchmarks --benchmark-enable --benchmark-json benchmarks/results/pytest_benchmark.json``.
 """
 
 import pytest
 
+from benchmarks.mono_bench import bench_image
 from benchmarks.process_bench import default_bench_capture
 from benchmarks.stereo_parity import plain_sgbm
 from calibration.rectify import Rectifier
 from sensing.config import PipelineConfig, load_device_profile
+from sensing.mono import DEFAULT_MONO_WEIGHTS, MonoEstimator
 from sensing.pipeline import run_pipeline
 from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher, build_matcher
 
@@ -32,7 +35,7 @@ def bench_setup():
 def test_pipeline_640x480(benchmark, bench_setup):
     capture, config, kwargs, _ = bench_setup
     result = benchmark(run_pipeline, capture, config, **kwargs)
-    assert result.ok and result.depth_source == "stereo"
+    assert result.ok and result.depth_source == "fused"
 
 
 def test_reference_plain_sgbm_640x480(benchmark, bench_setup):
@@ -61,3 +64,16 @@ def test_net_640x480(benchmark, bench_setup, net_matcher, with_confidence):
     if confidence is not None:
         assert confidence.shape == left.shape[:2]
         assert 0.0 <= confidence.min() and confidence.max() <= 1.0
+
+
+@pytest.mark.skipif(
+    not DEFAULT_MONO_WEIGHTS.is_file(),
+    reason=f"no trained mono network at {DEFAULT_MONO_WEIGHTS} (python -m models.train_mono --config configs/train_mono.yaml)",
+)
+def test_mono_384x288(benchmark):
+    estimator = MonoEstimator(threads=2)
+    image = bench_image()
+    estimator.predict(image)  # warm-up: first inference allocates
+    disparity = benchmark(estimator.predict, image)
+    assert disparity.shape == image.shape[:2]
+    assert 0.0 <= disparity.min() and disparity.max() <= 1.0

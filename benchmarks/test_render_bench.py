@@ -34,7 +34,19 @@ def test_bench_render_one_repeat():
     assert results["first_frame"]["median_ms"] >= results["cut"]["median_ms"] + results["fill"]["median_ms"]
     json.dumps(results)
     text = format_render_bench(results)
-    assert "cut + fill + first frame" in text and "mesh" in text and "targets:" in text
+    assert "cut + fill + mesh + first frame" in text and "targets:" in text
+    assert results["first_frame_steps"] == ["cut", "fill", "mesh", "prepare", "first frame"]
+
+
+def test_bench_render_times_the_mesh_by_default():
+    results = bench_render(repeats=1, frames=2, threads=2)
+    assert results["first_frame_steps"] == ["cut", "fill", "mesh", "prepare", "first frame"]
+    assert 0 < results["mesh"]["median_ms"]
+    steps = sum(results[key]["median_ms"] for key in ("cut", "fill", "mesh", "prepare"))
+    assert results["first_frame"]["median_ms"] >= steps  # the mesh counts towards the first frame
+    without = bench_render(repeats=1, frames=2, threads=2, extra_steps={})
+    assert "mesh" not in without and without["first_frame_steps"] == ["cut", "fill", "prepare", "first frame"]
+    assert "cut + fill + first frame" in format_render_bench(without)
 
 
 def test_cli_bench_render(tmp_path, capsys):

@@ -6,7 +6,8 @@ whose estimate is reliable, each axis of the drift ([pitch, yaw, roll] degrees, 
 axes, see :mod:`calibration.drift`) gets its median and a robust spread (1.4826 x the median
 absolute deviation); yaw counts only where it was observed. The verdict follows
 :class:`sensing.config.ValidationConfig`: ``inconsistent`` when too few captures are reliable or
-they disagree, else ``drifted`` when a median is beyond ``hold_deg``, else ``holds``.
+they disagree, else ``drifted`` when a median is beyond ``hold_deg`` (``hold_yaw_deg`` for yaw),
+else ``holds``.
 """
 
 import csv
@@ -200,14 +201,20 @@ def judge_drift(
     verdict = "inconsistent"
     if not reasons:
         reasons = [
-            f"median {axis} drift {m:+.3f} deg is beyond ±{settings.hold_deg} deg"
-            for axis, m in zip(AXES, medians) if m is not None and abs(m) > settings.hold_deg
+            f"median {axis} drift {m:+.3f} deg is beyond ±{hold} deg"
+            for axis, m, hold in zip(AXES, medians, hold_deg_per_axis(settings)) if m is not None and abs(m) > hold
         ]
         verdict = "drifted" if reasons else "holds"
     return Verdict(
         verdict, VERDICT_MESSAGES[verdict], [_round(m) for m in medians], [_round(s) for s in spreads],
         captures, len(drifts), int(observed.sum()), reasons,
     )
+
+
+def hold_deg_per_axis(settings: ValidationConfig) -> tuple[float, float, float]:
+    """The hold band of [pitch, yaw, roll] (degrees): yaw, seen only through the small keystone,
+    gets its own wider band."""
+    return (settings.hold_deg, settings.hold_yaw_deg, settings.hold_deg)
 
 
 def list_captures(paths: Iterable[str | os.PathLike]) -> list[tuple[str, CaptureLoader]]:
@@ -277,7 +284,7 @@ def write_validation(summary: ValidationSummary, out_dir: str | os.PathLike) -> 
 
     summary.json : the verdict, per-capture records, settings and git revision
     summary.csv : one row per capture (columns :data:`CSV_COLUMNS`)
-    drift.png : drift per axis over the captures, with the ±``hold_deg`` band
+    drift.png : drift per axis over the captures, with the hold band of each axis
     """
     with staged_folder(out_dir) as staging:
         write_json_atomic(staging / "summary.json", {**summary.to_dict(), "git_revision": git_revision()})
@@ -291,7 +298,7 @@ def plot_drift(summary: ValidationSummary) -> bytes:
 
     x is the time in seconds when every capture has a distinct timestamp, else the capture index.
     Reliable estimates are filled dots, unreliable ones (and unobserved yaw) hollow, stopped
-    captures a dotted vertical line; the green band is ±``hold_deg``, the dashed line the median.
+    captures a dotted vertical line; the green band is the axis' hold band, the dashed line the median.
     """
     from matplotlib.figure import Figure  # lazy: plotting is the only user; Figure renders with Agg
 
@@ -299,10 +306,10 @@ def plot_drift(summary: ValidationSummary) -> bytes:
     times = [r.timestamp_s for r in records]
     use_time = None not in times and len(set(times)) > 1
     x = np.array(times if use_time else range(len(records)), dtype=float)
-    hold = summary.config.validation.hold_deg
+    holds = hold_deg_per_axis(summary.config.validation)
     figure = Figure(figsize=(8, 7), layout="constrained")
     panels = figure.subplots(3, 1, sharex=True)
-    for index, (panel, axis) in enumerate(zip(panels, AXES)):
+    for index, (panel, axis, hold) in enumerate(zip(panels, AXES, holds)):
         panel.axhspan(-hold, hold, color="tab:green", alpha=0.15, label=f"±{hold} deg (holds)")
         median = summary.verdict.median_deg[index]
         if median is not None:

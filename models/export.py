@@ -1,7 +1,8 @@
-"""Export the stereo network to ONNX, count its MACs, and write its model card.
+"""Export the stereo and monocular networks to ONNX and count their MACs.
 
-The ONNX file carries what the runtime needs in its metadata (``glassdepth.*`` keys): the
-stride the input must be padded to and the largest disparity the network can output.
+The ONNX files carry what the runtime needs in their metadata (``glassdepth.*`` keys): the
+stride the input must be padded to and, for stereo, the largest disparity the network can
+output; for mono, the long side it was trained for.
 """
 
 import json
@@ -13,6 +14,7 @@ import onnx
 import torch
 from torch import nn
 
+from models import mono_net
 from models.stereo_net import STRIDE, GlassStereoNet
 from sensing.fileio import write_bytes_atomic
 
@@ -39,21 +41,50 @@ def export_stereo_onnx(model: GlassStereoNet, path: str | os.PathLike, metadata:
         opset_version=OPSET,
         dynamo=False,
     )
-    graph = onnx.load(str(tmp))
-    tmp.unlink()
-    properties = {
+    _finish(tmp, path, {
         "glassdepth.stride": str(STRIDE),
         "glassdepth.max_disparity_px": str(model.config.max_disparity_px),
         "glassdepth.info": json.dumps(metadata, sort_keys=True),
-    }
+    })
+
+
+def export_mono_onnx(model: mono_net.GlassMonoNet, path: str | os.PathLike, metadata: dict[str, Any], *, long_side_px: int = 384) -> None:
+    """Write the monocular ``model`` (eval mode, dynamic H and W) as ONNX with ``glassdepth.*`` metadata.
+
+    Input ``image``: (1, 3, H, W) float32 BGR in [0, 255], H and W multiples of
+    :data:`models.mono_net.STRIDE`. Output ``disparity`` (1, 1, H, W): relative inverse depth in [0, 1].
+    """
+    model = model.eval()
+    tmp = Path(f"{path}.export")
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 3, 4 * mono_net.STRIDE, 4 * mono_net.STRIDE),),
+        str(tmp),
+        input_names=["image"],
+        output_names=["disparity"],
+        dynamic_axes={name: {2: "height", 3: "width"} for name in ("image", "disparity")},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    _finish(tmp, path, {
+        "glassdepth.stride": str(mono_net.STRIDE),
+        "glassdepth.long_side_px": str(long_side_px),
+        "glassdepth.info": json.dumps(metadata, sort_keys=True),
+    })
+
+
+def _finish(tmp: Path, path: str | os.PathLike, properties: dict[str, str]) -> None:
+    """Attach ``properties`` to the exported graph at ``tmp``, check it, move it to ``path`` atomically."""
+    graph = onnx.load(str(tmp))
+    tmp.unlink()
     onnx.helper.set_model_props(graph, properties)
     onnx.checker.check_model(graph)
     write_bytes_atomic(path, graph.SerializeToString())
 
 
-def count_macs(model: nn.Module, height: int, width: int) -> int:
-    """Multiply-accumulates of one forward pass on an (H, W) pair: convolutions and the cost
-    volume's matrix product (element-wise operations are not counted)."""
+def count_macs(model: nn.Module, height: int, width: int, *, views: int = 2) -> int:
+    """Multiply-accumulates of one forward pass on ``views`` (H, W) images (2: a stereo pair):
+    convolutions and the cost volume's matrix product (element-wise operations are not counted)."""
     total = 0
 
     def on_conv(module: nn.Conv2d, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -64,7 +95,7 @@ def count_macs(model: nn.Module, height: int, width: int) -> int:
     hooks = [m.register_forward_hook(on_conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros(1, 3, height, width), torch.zeros(1, 3, height, width))
+            model.eval()(*(torch.zeros(1, 3, height, width) for _ in range(views)))
     finally:
         for hook in hooks:
             hook.remove()

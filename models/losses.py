@@ -73,3 +73,52 @@ def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor, valid
     }
     total = sum(weights[name] * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def normalise_scale_shift(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per image: (v - median) / mean |v - median| over the valid pixels (MiDaS), so maps that
+    differ by a positive scale and a shift become equal (and targets in metres⁻¹ and in pixels
+    weigh the same). (N, 1, H, W) -> same shape, 0 outside ``valid``; differentiable."""
+    rows = []
+    for index in range(values.shape[0]):
+        mask = valid[index]
+        if int(mask.sum()) < 2:
+            rows.append(values[index] * 0.0)
+            continue
+        median = values[index][mask].median()
+        spread = (values[index][mask] - median).abs().mean().clamp_min(1e-6)
+        rows.append(torch.where(mask, (values[index] - median) / spread, torch.zeros_like(values[index])))
+    return torch.stack(rows)
+
+
+def gradient_matching(residual: torch.Tensor, valid: torch.Tensor, scales: int) -> torch.Tensor:
+    """Multi-scale gradient matching (MiDaS): mean |∂x R| + |∂y R| of the aligned residual R
+    over neighbouring valid pixels, at ``scales`` subsamplings by 2."""
+    total = residual.sum() * 0.0
+    for level in range(scales):
+        step = 2**level
+        r, v = residual[..., ::step, ::step], valid[..., ::step, ::step].float()
+        vx = v[..., :, 1:] * v[..., :, :-1]
+        vy = v[..., 1:, :] * v[..., :-1, :]
+        gx = (r[..., :, 1:] - r[..., :, :-1]).abs() * vx
+        gy = (r[..., 1:, :] - r[..., :-1, :]).abs() * vy
+        total = total + (gx.sum() + gy.sum()) / (vx.sum() + vy.sum()).clamp_min(1.0)
+    return total
+
+
+def mono_loss(
+    prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, *, gradient_weight: float, scales: int = 4
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Scale-and-shift-invariant L1 plus ``gradient_weight`` times multi-scale gradient matching.
+
+    Prediction and target are each normalised by their median and mean absolute deviation
+    (:func:`normalise_scale_shift`; MiDaS' trimmed-free variant), which, unlike a least-squares
+    fit of the prediction onto the target, cannot flip the sign of the prediction.
+    prediction : (N, 1, H, W) unnormalised relative disparity; target : (N, 1, H, W) inverse
+    depth or disparity in any per-image unit; valid : (N, 1, H, W) bool.
+    """
+    residual = normalise_scale_shift(prediction, valid) - normalise_scale_shift(target, valid)
+    ssi = residual.abs().sum() / valid.float().sum().clamp_min(1.0)
+    gradient = gradient_matching(residual, valid, scales)
+    loss = ssi + gradient_weight * gradient
+    return loss, {"ssi": float(ssi.detach()), "gradient": float(gradient.detach())}

@@ -85,14 +85,14 @@ class TrainConfig:
         return out
 
 
-def _image_tensor(image: np.ndarray) -> torch.Tensor:
+def image_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 BGR -> (1, 3, H, W) float32 in [0, 255]."""
     return torch.from_numpy(image.transpose(2, 0, 1).copy()).float()[None]
 
 
 def to_tensors(sample: StereoSample) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(3, H, W) float32 views in [0, 255], (1, H, W) disparity px, (1, H, W) bool valid."""
-    left, right = _image_tensor(sample.left)[0], _image_tensor(sample.right)[0]
+    left, right = image_tensor(sample.left)[0], image_tensor(sample.right)[0]
     return left, right, torch.from_numpy(sample.disparity)[None], torch.from_numpy(sample.valid)[None]
 
 
@@ -127,7 +127,7 @@ def predict(model: GlassStereoNet, left: np.ndarray, right: np.ndarray) -> np.nd
     padded_left, size = pad_to_stride(left, STRIDE)
     padded_right, _ = pad_to_stride(right, STRIDE)
     with torch.no_grad():
-        disparity, _ = model.eval()(_image_tensor(padded_left), _image_tensor(padded_right))
+        disparity, _ = model.eval()(image_tensor(padded_left), image_tensor(padded_right))
     return disparity[0, 0, : size[0], : size[1]].numpy()
 
 

@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     process = commands.add_parser("process", parents=[common], help="run the pipeline on one capture")
     process.add_argument("capture", type=Path, help="capture folder (left.*, right.*, calibration.json) or EuRoC sequence")
     process.add_argument("--out", type=Path, required=True, help="output folder")
+    process.add_argument("--no-3d", dest="photo3d", action="store_false", help="skip the 3D photo (photo3d.glb, photo3d.mp4, viewer.html)")
     _add_pipeline_options(process)
     frame = process.add_mutually_exclusive_group()
     frame.add_argument("--frame", type=int, help="frame index in an EuRoC sequence (default 0)")
@@ -106,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     eval_mono.add_argument("--weights", type=Path, help="ONNX weights of the mono network (default: the shipped ones)")
     eval_mono.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "eval_mono.json", help="JSON to write")
     eval_mono.set_defaults(handler=_eval_mono)
+    eval_fusion = eval_commands.add_parser(
+        "fusion", parents=[common], help="stereo against stereo filled with aligned mono on the low-confidence pixels"
+    )
+    eval_fusion.add_argument("--data", type=Path, required=True, help="data root holding stereo/<dataset>/<scene>")
+    eval_fusion.add_argument("--datasets", help="comma-separated datasets (default: the four Middlebury ones)")
+    eval_fusion.add_argument("--config", type=Path, help="YAML settings (stereo method, confidence, mono)")
+    eval_fusion.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "eval_fusion.json", help="JSON to write")
+    eval_fusion.set_defaults(handler=_eval_fusion)
     eval_render = eval_commands.add_parser(
         "render", parents=[common], help="novel right views against the real ones (PSNR, SSIM), layered vs naive"
     )
@@ -117,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", parents=[common], help="run the pipeline on the built-in Motorcycle sample")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default ./demo_out)")
+    demo.add_argument("--no-3d", dest="photo3d", action="store_false", help="skip the 3D photo (photo3d.glb, photo3d.mp4, viewer.html)")
     demo.set_defaults(handler=_demo)
 
     calib = commands.add_parser("calib", parents=[common], help="calibration drift: simulate it, validate captures")
@@ -178,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_mono.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "bench_mono.json", help="JSON to write")
     bench_mono.set_defaults(handler=_bench_mono)
     bench_render = bench_commands.add_parser(
-        "render", parents=[common], help="3D photo latency at 640x480: cut + fill + first frame, further frames"
+        "render", parents=[common], help="3D photo latency at 640x480: cut + fill + mesh + first frame, further frames"
     )
     bench_render.add_argument("--repeats", type=int, default=20, help="timed runs after one warm-up (default 20)")
     bench_render.add_argument("--frames", type=int, default=12, help="frames rendered per run (default 12)")
@@ -210,10 +220,10 @@ def _process(args: argparse.Namespace) -> int:
 
     config = _load_config(args)
     capture = load_capture(args.capture, frame=args.frame, timestamp_ns=args.timestamp)
-    return _run_and_write(capture, config, args.out)
+    return _run_and_write(capture, config, args.out, photo3d=args.photo3d)
 
 
-def _run_and_write(capture, config, out: Path) -> int:
+def _run_and_write(capture, config, out: Path, *, photo3d: bool = True) -> int:
     from sensing.outputs import write_outputs
     from sensing.pipeline import run_pipeline
 
@@ -221,7 +231,7 @@ def _run_and_write(capture, config, out: Path) -> int:
     if not result.ok:
         _error(f"pipeline stopped: {'; '.join(result.reasons)} (nothing written)")
         return EXIT_STOPPED
-    write_outputs(result, out)
+    write_outputs(result, out, photo3d=photo3d)
     for record in result.stages:
         if record.status == "skipped":
             print(f"  {record.name:<11} skipped")
@@ -237,8 +247,26 @@ def _run_and_write(capture, config, out: Path) -> int:
     print(summary)
     for reason in result.reasons:
         print(f"  reason: {reason}")
+    _print_photo3d(out / "report.json")
     print(f"results in {out}")
     return EXIT_OK
+
+
+def _print_photo3d(report_path: Path) -> None:
+    import json
+
+    photo3d = json.loads(report_path.read_text()).get("photo3d", {})
+    if not photo3d.get("written"):
+        print(f"3D photo: not written ({photo3d.get('reason', 'unknown reason')})")
+        return
+    timings = photo3d["timings_ms"]
+    flag = "" if photo3d["first_view_within_target"] else "  OVER TARGET"
+    print(
+        f"3D photo: {', '.join(photo3d['files'])}; first view after {photo3d['first_view_ms']:.0f} ms "
+        f"(target {photo3d['first_view_target_ms']:.0f} ms: layers {timings['layers']:.0f}, fill {timings['fill']:.0f}, "
+        f"mesh {timings['mesh']:.0f}, frame {timings['prepare'] + timings['first_frame']:.0f}){flag}; "
+        f"{photo3d['frames']} frames ({photo3d['path']}) in {timings['frames']:.0f} ms"
+    )
 
 
 def _stereo(args: argparse.Namespace) -> int:
@@ -287,6 +315,25 @@ def _eval_stereo(args: argparse.Namespace) -> int:
     out = args.out or DEFAULT_RESULTS / f"eval_stereo_{'_'.join(methods)}.json"
     payload = {"data_root": str(args.data), "bad2_by_dataset": comparison, "reports": [report.to_dict() for report in reports]}
     print(f"\nwrote {write_json_atomic(out, payload)}")
+    return EXIT_OK
+
+
+def _eval_fusion(args: argparse.Namespace) -> int:
+    from benchmarks.datasets import list_stereo_scenes
+    from benchmarks.fusion_eval import MIDDLEBURY, eval_fusion, format_fusion_eval
+    from sensing.config import load_config
+    from sensing.fileio import write_json_atomic
+
+    datasets = args.datasets.split(",") if args.datasets else list(MIDDLEBURY)
+    with tqdm(total=len(list_stereo_scenes(args.data, datasets)), unit="scene", file=sys.stderr) as bar:
+
+        def progress(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update()
+
+        results = eval_fusion(args.data, datasets=datasets, config=load_config(args.config), on_scene=progress)
+    print(format_fusion_eval(results))
+    print(f"wrote {write_json_atomic(args.out, results)}")
     return EXIT_OK
 
 
@@ -377,7 +424,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     capture_dir = build_demo_capture(args.out / "capture")
     print(f"demo capture (scikit-image's Middlebury Motorcycle pair with a simulated glasses calibration) in {capture_dir}")
-    return _run_and_write(load_capture(capture_dir), PipelineConfig(), args.out / "result")
+    return _run_and_write(load_capture(capture_dir), PipelineConfig(), args.out / "result", photo3d=args.photo3d)
 
 
 def _bench_process(args: argparse.Namespace) -> int:

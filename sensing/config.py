@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from sensing.errors import ConfigError
+from sensing.novel_view.render import PATHS as CAMERA_PATHS
 
 #: Folder of the shipped YAML files (the repository's ``configs/``).
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -107,16 +108,62 @@ class RectificationConfig:
 class ValidationConfig:
     """Verdict of a calibration validation run over many captures (``glassdepth calib validate``).
 
-    The calibration holds when every axis of the captures' median drift is within
-    ``hold_deg``; it has drifted when it is not and the reliable captures agree (robust spread
+    The calibration holds when the captures' median pitch and roll drifts are within
+    ``hold_deg`` and the median yaw within ``hold_yaw_deg`` (yaw is seen only through the small
+    keystone: its estimates move by a few hundredths of a degree with the matcher and the lens
+    model's residuals); it has drifted when it is not and the reliable captures agree (robust spread
     of each axis at most ``consistency_deg``); otherwise, or when fewer than
     ``min_reliable_fraction`` of the captures gave a reliable estimate, the captures are
     inconsistent. Yaw counts only where observed.
     """
 
     hold_deg: float = 0.05
+    hold_yaw_deg: float = 0.1
     consistency_deg: float = 0.05
     min_reliable_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class MonoConfig:
+    """The monocular network (:mod:`sensing.mono`) as fallback and as filler (:mod:`sensing.fusion`).
+
+    fallback: when the rectification is unreliable or fewer than ``confidence.min_coverage`` of
+    the pixels have confident stereo, the mono network's relative disparity is the output
+    (``depth_source: mono``; no metric depth); off: ``depth_source: none``.
+    fuse: otherwise fill the not-confident stereo pixels with the mono disparity aligned to the
+    confident ones (``depth_source: fused``), blending over ``seam_px`` and, when
+    ``correction_sigma_px`` > 0, correcting the mono disparity locally by the alignment
+    residual spread with a Gaussian of that many pixels; a not-confident stereo pixel within
+    ``agreement_px`` of that mono value keeps its stereo value (0 = never). A fit whose median
+    residual exceeds ``max_alignment_residual`` times the 95th percentile of the confident stereo
+    disparity is not used (stereo only, with the reason).
+    weights: the ONNX file; null = models/weights/mono_glass_v1.onnx.
+    """
+
+    fallback: bool = True
+    fuse: bool = True
+    weights: str | None = None
+    seam_px: float = 8.0
+    correction_sigma_px: float = 8.0
+    agreement_px: float = 4.0
+    max_alignment_residual: float = 0.1
+
+
+@dataclass(frozen=True)
+class Photo3DConfig:
+    """The 3D photo that ``glassdepth process`` writes beside the depth (:mod:`sensing.novel_view.photo3d`).
+
+    path: the camera path of the video, ``circle``, ``swing`` or ``dolly``; ``frames`` frames
+    played at ``fps`` frames per second. radius_px: the path's radius, as the image motion of
+    the nearest surface (99th percentile of the disparity) in px at processing resolution;
+    farther surfaces move less. The disparity (px or relative) is rescaled to it, so stereo and
+    mono outputs move alike.
+    """
+
+    path: str = "circle"
+    frames: int = 30
+    fps: float = 15.0
+    radius_px: float = 16.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +174,8 @@ class PipelineConfig:
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
     rectification: RectificationConfig = field(default_factory=RectificationConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    mono: MonoConfig = field(default_factory=MonoConfig)
+    photo3d: Photo3DConfig = field(default_factory=Photo3DConfig)
 
     def __post_init__(self) -> None:
         _check_range("preprocess.long_side_px", self.preprocess.long_side_px, 64, 4096, integer=True)
@@ -165,7 +214,22 @@ class PipelineConfig:
         _check_range("rectification.yaw_max_se_deg", rect.yaw_max_se_deg, 0.0, 10.0)
         _check_range("rectification.yaw_min_sigma", rect.yaw_min_sigma, 0.0, 1e9)
         _check_range("rectification.yaw_bound_sigma", rect.yaw_bound_sigma, 0.0, 1e9)
+        for key in ("fallback", "fuse"):
+            if not isinstance(getattr(self.mono, key), bool):
+                raise ConfigError(f"mono.{key} must be true or false, got {getattr(self.mono, key)!r}")
+        if self.mono.weights is not None and not isinstance(self.mono.weights, str):
+            raise ConfigError(f"mono.weights must be a file path or null, got {self.mono.weights!r}")
+        _check_range("mono.seam_px", self.mono.seam_px, 0.0, 1000.0)
+        _check_range("mono.correction_sigma_px", self.mono.correction_sigma_px, 0.0, 1000.0)
+        _check_range("mono.agreement_px", self.mono.agreement_px, 0.0, 1000.0)
+        _check_range("mono.max_alignment_residual", self.mono.max_alignment_residual, 0.0, 1.0)
+        if self.photo3d.path not in CAMERA_PATHS:
+            raise ConfigError(f"photo3d.path must be one of {list(CAMERA_PATHS)}, got {self.photo3d.path!r}")
+        _check_range("photo3d.frames", self.photo3d.frames, 1, 1000, integer=True)
+        _check_range("photo3d.fps", self.photo3d.fps, 1.0, 120.0)
+        _check_range("photo3d.radius_px", self.photo3d.radius_px, 0.5, 256.0)
         _check_range("validation.hold_deg", self.validation.hold_deg, 0.0, 45.0)
+        _check_range("validation.hold_yaw_deg", self.validation.hold_yaw_deg, 0.0, 45.0)
         _check_range("validation.consistency_deg", self.validation.consistency_deg, 0.0, 45.0)
         _check_range("validation.min_reliable_fraction", self.validation.min_reliable_fraction, 0.0, 1.0)
 

@@ -4,8 +4,16 @@ Stages: ``preprocess`` (bit depth, resolution, exposure, black/saturated/identic
 ``rectify`` (undistortion + factory rectification + valid crop + resize, then the online
 estimate of the right camera's drift, its correction when reliable, and the swapped-view check),
 ``stereo`` (the configured matcher), ``confidence`` (left-right, uniqueness, texture; decides
-whether stereo depth is trusted) and ``depth`` (metric depth). A stage that cannot work on
-its input raises :class:`StageError`; the run then stops and says why.
+whether stereo depth is trusted), ``mono`` (the monocular network on the rectified left view,
+when needed), ``fusion`` (mono aligned to the confident stereo fills the rest) and ``depth``
+(metric depth). A stage that cannot work on its input raises :class:`StageError`; the run then
+stops and says why.
+
+Which depth comes out (``depth_source``) follows the configured policy (:class:`MonoConfig`):
+the rectification is unreliable, or too little stereo is confident → ``mono`` (relative
+disparity in [0, 1], no metric depth) or ``none`` with the fallback off; otherwise ``fused``
+(stereo where confident, aligned mono elsewhere) or ``stereo`` (fusion off, nothing to fill,
+or a mono alignment too poor to use).
 """
 
 import logging
@@ -31,6 +39,8 @@ from sensing.config import (
 )
 from sensing.depth import depth_from_disparity
 from sensing.errors import StageError
+from sensing.fusion import fuse_disparity
+from sensing.mono import DEFAULT_MONO_WEIGHTS, MonoEstimator
 from sensing.preprocess import preprocess_capture
 from sensing.resources import peak_rss_mb, reset_peak_rss
 from sensing.stereo import (
@@ -52,7 +62,7 @@ from sensing.types import (
 
 log = logging.getLogger(__name__)
 
-STAGES = ("preprocess", "rectify", "stereo", "confidence", "depth")
+STAGES = ("preprocess", "rectify", "stereo", "confidence", "mono", "fusion", "depth")
 T = TypeVar("T")
 
 
@@ -61,10 +71,11 @@ class PipelineResult:
     """Everything one run produced.
 
     ok : False when a stage stopped the run (then ``reasons`` says why and the maps are None)
-    depth_source : ``"stereo"`` or ``"none"`` (the rectification is unreliable, or stereo ran
-        but too little of it is confident)
-    disparity : the left view's disparity, unknown where not confident (all unknown when
-        ``depth_source == "none"``); confidence and depth likewise
+    depth_source : ``"stereo"``, ``"fused"``, ``"mono"`` or ``"none"`` (see the module docstring)
+    disparity : the left view's disparity in px, unknown where not confident (``stereo``),
+        everywhere (``fused``), relative in [0, 1] (``mono``: ``details["disparity_units"]`` is
+        ``"relative"``) or all unknown (``none``); confidence is the stereo confidence (0 without
+        stereo); depth is metric wherever the disparity is in px
     drift : the online drift estimate (None when ``rectification.online`` is off or the run
         stopped before it)
     calibration_corrected : the capture's calibration with the drift applied, at its native
@@ -161,6 +172,7 @@ def run_pipeline(
     profile: DeviceProfile | None = None,
     rectifier: Rectifier | None = None,
     matcher: StereoMatcher | None = None,
+    mono: MonoEstimator | None = None,
 ) -> PipelineResult:
     """Run all stages on one capture.
 
@@ -169,18 +181,24 @@ def run_pipeline(
     capture : a loaded capture (see :func:`sensing.capture.load_capture`)
     config : settings; defaults when None
     profile : device budgets and threads; ``config.device``'s profile when None
-    rectifier, matcher : reuse across captures to keep cached maps and built matchers
+    rectifier, matcher, mono : reuse across captures to keep cached maps and built models
+        (``mono`` is built from ``config.mono.weights`` when first needed)
     """
     config = config or PipelineConfig()
     profile = profile or load_device_profile(config.device)
     rectifier = rectifier or Rectifier()
     matcher = matcher or build_matcher(config.stereo.method, threads=profile.threads, **config.stereo.params)
+
+    def mono_estimator() -> MonoEstimator:
+        return mono or MonoEstimator(config.mono.weights or str(DEFAULT_MONO_WEIGHTS), threads=profile.threads)
+
     cv2.setNumThreads(profile.threads)
     runner = _StageRunner(profile)
     start = time.perf_counter()
     details: dict[str, Any] = {}
 
     def finish(ok: bool, depth_source: str, reasons: list[str], **maps: Any) -> PipelineResult:
+        details["disparity_units"] = "relative" if depth_source == "mono" else "px"
         return PipelineResult(
             ok, capture, config, profile, runner.skipped_rest(), depth_source, reasons,
             (time.perf_counter() - start) * 1000.0, details=details, **maps,
@@ -208,16 +226,9 @@ def run_pipeline(
         if drift is not None and drift.reliable:
             extras["calibration_corrected"] = apply_drift(capture.calibration, drift.R_drift)
         if drift is not None and not drift.reliable:
-            untrusted = DisparityMap(np.full(rectified.size_hw, np.inf, np.float32), np.zeros(rectified.size_hw, bool))
-            depth = runner.run(
-                "depth", depth_from_disparity, untrusted, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
-            )
-            details["depth"] = depth_summary(depth)
-            return finish(
-                True, "none", [f"rectification unreliable: {reason}" for reason in drift.reasons],
-                disparity=untrusted, confidence=ConfidenceMap(np.zeros(rectified.size_hw, np.float32)), depth=depth,
-                **extras,
-            )
+            reasons = [f"rectification unreliable: {reason}" for reason in drift.reasons]
+            source, reasons, maps = _without_stereo(runner, rectified, reasons, config, mono_estimator, details)
+            return finish(True, source, reasons, **maps, **extras)
         disparity, own_confidence = runner.run("stereo", _stereo, rectified, matcher, max_disparity)
         confidence = runner.run(
             "confidence", _confidence, rectified, disparity, own_confidence, matcher, max_disparity, config
@@ -231,24 +242,66 @@ def run_pipeline(
             "confident_coverage": round(coverage, 4),
             "confidence_threshold": config.confidence.threshold,
         }
-        reasons: list[str] = []
-        depth_source = "stereo"
         if coverage < config.confidence.min_coverage:
-            depth_source = "none"
-            reasons.append(
+            reasons = [
                 f"only {100 * coverage:.1f}% of pixels have confident stereo "
                 f"(need {100 * config.confidence.min_coverage:.0f}%)"
+            ]
+            source, reasons, maps = _without_stereo(runner, rectified, reasons, config, mono_estimator, details)
+            return finish(True, source, reasons, **{**maps, "confidence": confidence}, **extras)
+        output, depth_source, reasons = disparity.masked(confident), "stereo", []
+        if config.mono.fuse and not confident.all():
+            relative = runner.run("mono", mono_estimator().predict, rectified.left)
+            fused = runner.run(
+                "fusion", fuse_disparity, disparity, confident, relative,
+                seam_px=config.mono.seam_px, correction_sigma_px=config.mono.correction_sigma_px or None,
+                agreement_px=config.mono.agreement_px or None,
             )
-            confident = np.zeros_like(confident)
-        trusted = disparity.masked(confident)
+            near_px = float(np.percentile(disparity.values_px[confident & disparity.valid], 95))
+            allowed_px = config.mono.max_alignment_residual * near_px
+            details["fusion"] = {
+                **fused.alignment.to_dict(), "allowed_residual_px": round(allowed_px, 4),
+                "filled_fraction": round(1.0 - coverage, 4),
+            }
+            if fused.alignment.residual_px <= allowed_px:
+                output, depth_source = fused.disparity, "fused"
+            else:
+                reasons.append(
+                    f"mono not fused: its alignment to the confident stereo leaves {fused.alignment.residual_px:.2f} px "
+                    f"(allowed {allowed_px:.2f} px: {config.mono.max_alignment_residual} of the near disparity)"
+                )
         depth = runner.run(
-            "depth", depth_from_disparity, trusted, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
+            "depth", depth_from_disparity, output, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
         )
     except _Stopped as stop:
         return finish(False, "none", [str(stop)])
 
     details["depth"] = depth_summary(depth)
-    return finish(True, depth_source, reasons, disparity=trusted, confidence=confidence, depth=depth, **extras)
+    return finish(True, depth_source, reasons, disparity=output, confidence=confidence, depth=depth, **extras)
+
+
+def _without_stereo(
+    runner: "_StageRunner",
+    rectified: RectifiedPair,
+    reasons: list[str],
+    config: PipelineConfig,
+    mono_estimator: Callable[[], MonoEstimator],
+    details: dict[str, Any],
+) -> tuple[str, list[str], dict[str, Any]]:
+    """Stereo cannot be trusted: the mono network's relative disparity (fallback on), or
+    nothing. Returns the depth source, the reasons and the maps for :class:`PipelineResult`."""
+    size = rectified.size_hw
+    if config.mono.fallback:
+        relative = runner.run("mono", mono_estimator().predict, rectified.left)
+        disparity = DisparityMap(relative, np.ones(size, bool))
+        source, reasons = "mono", [*reasons, "fell back to the monocular network (relative disparity, no metric depth)"]
+    else:
+        disparity, source = DisparityMap(np.full(size, np.inf, np.float32), np.zeros(size, bool)), "none"
+    unknown = DisparityMap(np.full(size, np.inf, np.float32), np.zeros(size, bool))
+    depth = runner.run("depth", depth_from_disparity, unknown, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m)
+    details["depth"] = depth_summary(depth)
+    maps = {"disparity": disparity, "confidence": ConfidenceMap(np.zeros(size, np.float32)), "depth": depth}
+    return source, reasons, maps
 
 
 def depth_summary(depth: DepthMap) -> dict[str, float] | None:
@@ -293,6 +346,15 @@ def rectify_online(
         R2_corrected = drift.rotation_rectified.T @ rect.R2
         right = rectify_view(prepared.right, prepared.calibration.right, R2_corrected, rect.P2, rect.size_wh)
     return RectifiedPair(left, right, rect.focal_px, rect.baseline_m, rect.P1, rect.P2), drift
+
+
+def stereo_with_confidence(
+    rectified: RectifiedPair, matcher: StereoMatcher, max_disparity: int, config: PipelineConfig
+) -> tuple[DisparityMap, ConfidenceMap]:
+    """The ``stereo`` and ``confidence`` stages in one call (for benchmarks): the left view's
+    disparity (px) and its confidence, as :func:`run_pipeline` computes them."""
+    disparity, own_confidence = _stereo(rectified, matcher, max_disparity)
+    return disparity, _confidence(rectified, disparity, own_confidence, matcher, max_disparity, config)
 
 
 def _stereo(rectified: RectifiedPair, matcher: StereoMatcher, max_disparity: int) -> tuple[DisparityMap, np.ndarray | None]:

@@ -158,7 +158,7 @@ def net_working_scale(max_disparity_px: float, reach_px: float) -> float:
     return 1.0 if max_disparity_px <= NET_RANGE_TOLERANCE * reach_px else reach_px / max_disparity_px
 
 
-def _onnx_session(path: str, threads: int) -> Any:
+def onnx_session(path: str, threads: int) -> Any:
     """The ONNX Runtime session of ``path`` (cached per file version and thread count)."""
     return _cached_session(path, os.stat(path).st_mtime_ns, threads)
 
@@ -203,7 +203,7 @@ class NetMatcher:
         Raises :class:`ConfigError` when the file is not a loadable ONNX model or lacks them.
         """
         try:
-            meta = _onnx_session(self.weights, self.threads).get_modelmeta().custom_metadata_map
+            meta = onnx_session(self.weights, self.threads).get_modelmeta().custom_metadata_map
             return {
                 "stride": int(meta["glassdepth.stride"]),
                 "max_disparity_px": float(meta["glassdepth.max_disparity_px"]),
@@ -221,7 +221,7 @@ class NetMatcher:
         _check_pair(left, right)
         if max_disparity_px < 1:
             raise ConfigError(f"max_disparity_px must be at least 1, got {max_disparity_px}")
-        session = _onnx_session(self.weights, self.threads)
+        session = onnx_session(self.weights, self.threads)
         properties = self.properties
         height, width = left.shape[:2]
         scale = net_working_scale(max_disparity_px, properties["max_disparity_px"])
@@ -229,7 +229,7 @@ class NetMatcher:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
             right = cv2.resize(right, size, interpolation=cv2.INTER_AREA)
-        views = [_as_bgr(view) for view in (left, right)]
+        views = [as_bgr(view) for view in (left, right)]
         padded = [pad_to_stride(view, properties["stride"])[0] for view in views]
         feed = {name: view.transpose(2, 0, 1)[None].astype(np.float32) for name, view in zip(("left", "right"), padded)}
         disparity, confidence = session.run(["disparity", "confidence"], feed)
@@ -242,7 +242,8 @@ class NetMatcher:
         return DisparityMap(disparity, np.ones(disparity.shape, bool)), np.clip(confidence, 0.0, 1.0).astype(np.float32)
 
 
-def _as_bgr(image: np.ndarray) -> np.ndarray:
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """(H, W) grey or (H, W, 3) BGR -> (H, W, 3) BGR."""
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 

@@ -93,3 +93,11 @@ def euroc_mav0() -> Path:
     if not (folder / "cam0" / "sensor.yaml").is_file():
         pytest.skip(f"shared EuRoC capture not found at {folder} (set GLASSDEPTH_DATA)")
     return folder
+
+
+@pytest.fixture(scope="session")
+def mono_weights() -> str:
+    """The shipped mono network's ONNX file."""
+    from sensing.mono import DEFAULT_MONO_WEIGHTS
+
+    return str(DEFAULT_MONO_WEIGHTS)

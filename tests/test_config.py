@@ -72,6 +72,11 @@ def test_unknown_or_misplaced_keys_are_named(data: dict, message: str) -> None:
         ("confidence", "threshold", 1.5),
         ("confidence", "min_coverage", -0.1),
         ("confidence", "uniqueness_margin", 0.0),
+        ("photo3d", "path", "spiral"),
+        ("photo3d", "frames", 0),
+        ("photo3d", "frames", 12.5),
+        ("photo3d", "fps", 0.0),
+        ("photo3d", "radius_px", 0.0),
     ],
 )
 def test_out_of_range_values_name_the_key(section: str, key: str, value) -> None:

@@ -26,7 +26,7 @@ def demo_capture(tmp_path_factory):
 def test_pipeline_with_the_network_uses_its_confidence(demo_capture):
     config = config_from_dict({"stereo": {"method": "net"}})
     result = run_pipeline(load_capture(demo_capture), config)
-    assert result.ok and result.depth_source == "stereo", result.reasons
+    assert result.ok and result.depth_source in ("stereo", "fused"), result.reasons
     assert result.details["stereo"]["method"] == "net"
     assert set(result.confidence.cues) == {"network", "left_right"}
     product = result.confidence.cues["network"] * result.confidence.cues["left_right"]
@@ -40,7 +40,7 @@ def test_process_command_with_the_network(demo_capture, tmp_path):
     out = tmp_path / "out"
     assert main(["process", str(demo_capture), "--out", str(out), "--config", str(config_file)]) == EXIT_OK
     report = json.loads((out / "report.json").read_text())
-    assert report["stereo"]["method"] == "net" and report["depth_source"] == "stereo"
+    assert report["stereo"]["method"] == "net" and report["depth_source"] in ("stereo", "fused")
 
 
 def test_inference_does_not_import_torch():

@@ -9,6 +9,7 @@ from sensing.novel_view.fill import (
     fill_background,
     nearest_background_in_row,
     push_pull_fill,
+    row_source_in_row,
 )
 from sensing.novel_view.layers import (
     cut_layers,
@@ -130,3 +131,26 @@ def test_fill_background_and_row_source():
     assert (source[Y0 + 1, X1 - 4 : X1] == X1).all()  # the far side (right of the square)
     assert (source[0, X1 - 4 : X1] == X1 - 5).all()  # both sides far: the left one (tie)
     assert (source[~unknown] == np.nonzero(~unknown)[1]).all()
+
+
+def test_row_source_takes_the_nearest_side_not_nearer_than_the_ceiling():
+    # One row: [left surface][hidden run, ceiling 8][background at 8]; the left surface varies.
+    known = np.ones((1, 30), bool)
+    known[0, 10:20] = False
+    ceiling = np.where(known, np.inf, 8.0).astype(np.float32)
+    farther = np.where(np.arange(30) < 10, 2.0, 8.0).astype(np.float32)[None, :]
+    source = row_source_in_row(farther, known, ceiling=ceiling)
+    # Another, farther surface on the left is allowed: each hidden pixel takes its nearer side ...
+    assert (source[0, 10:15] == 9).all() and (source[0, 15:20] == 20).all()
+    assert (source[0, known[0]] == np.flatnonzero(known[0])).all()
+    # ... where nearest_background_in_row always takes the farthest one.
+    assert (nearest_background_in_row(farther, known)[0, 10:20] == 9).all()
+    # Foreground (nearer than the ceiling) on the left is never a source.
+    nearer = np.where(np.arange(30) < 10, 20.0, 8.0).astype(np.float32)[None, :]
+    assert (row_source_in_row(nearer, known, ceiling=ceiling)[0, 10:20] == 20).all()
+    # Without a ceiling only the background side (smaller disparity) is allowed.
+    assert (row_source_in_row(nearer, known)[0, 10:20] == 20).all()
+    assert (row_source_in_row(farther, known)[0, 10:20] == 9).all()
+    # Nothing allowed: -1.
+    both_near = np.full((1, 30), 20.0, np.float32)
+    assert (row_source_in_row(both_near, known, ceiling=ceiling)[0, 10:20] == -1).all()

@@ -1,4 +1,5 @@
-"""Output files of a run: exact set, faithful contents, and all-or-nothing on failure."""
+"""Output files of a run: exact set (the 3D photo included), faithful contents, and all-or-nothing
+on failure. The 3D photo through ``glassdepth process``: tests/test_process_photo3d.py."""
 
 import dataclasses
 import json
@@ -12,6 +13,8 @@ from sensing import outputs
 from sensing.config import config_from_dict
 from sensing.depth import depth_to_millimetres
 from sensing.fileio import read_image, read_pfm
+from sensing.novel_view.photo3d import PHOTO3D_FILES
+from sensing.novel_view.video import count_video_frames
 from sensing.outputs import OUTPUT_FILES, disparity_preview, write_outputs
 from sensing.pipeline import PipelineResult, run_pipeline
 from sensing.types import DisparityMap
@@ -19,7 +22,9 @@ from sensing.types import DisparityMap
 
 @pytest.fixture(scope="module")
 def result() -> PipelineResult:
-    result = run_pipeline(make_synthetic_capture(), config_from_dict({"preprocess": {"long_side_px": 320}}))
+    # Stereo only (no mono weights needed); a short 3D photo path.
+    settings = {"preprocess": {"long_side_px": 320}, "mono": {"fuse": False, "fallback": False}, "photo3d": {"frames": 4}}
+    result = run_pipeline(make_synthetic_capture(), config_from_dict(settings))
     assert result.ok
     return result
 
@@ -56,6 +61,26 @@ def test_write_outputs_writes_exactly_the_documented_files(result: PipelineResul
     report = json.loads((out_dir / "report.json").read_text())
     assert report["ok"] is True and report["depth_source"] == "stereo"
     assert "git_revision" in report
+    assert report["photo3d"]["written"] is True and report["photo3d"]["files"] == list(PHOTO3D_FILES)
+    assert count_video_frames(out_dir / "photo3d.mp4") == 4
+
+
+def test_without_the_3d_photo_the_rest_is_written(result: PipelineResult, tmp_path: Path) -> None:
+    out_dir = write_outputs(result, tmp_path / "run", photo3d=False)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(set(OUTPUT_FILES) - set(PHOTO3D_FILES))
+    assert json.loads((out_dir / "report.json").read_text())["photo3d"]["written"] is False
+
+
+def test_a_failing_3d_photo_leaves_no_output(
+    result: PipelineResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr("sensing.novel_view.photo3d.write_mp4", fail)
+    with pytest.raises(OSError, match="no space left"):
+        write_outputs(result, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
 
 
 def _fail_on_depth_png(real_write):

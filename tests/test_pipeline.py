@@ -21,7 +21,8 @@ from sensing.pipeline import STAGES, PipelineResult, run_pipeline, search_range_
 from sensing.types import RectifiedPair, StereoCapture
 
 #: Processing at the synthetic sensor's own size (320 x 240): rectification is a pure crop.
-CONFIG = config_from_dict({"preprocess": {"long_side_px": 320}})
+#: Stereo only (no mono fusion): these tests are about the stereo stages.
+CONFIG = config_from_dict({"preprocess": {"long_side_px": 320}, "mono": {"fuse": False}})
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +52,16 @@ def ground_truth_in_rectified(pair: LayeredPair, rectified: RectifiedPair) -> tu
 def test_run_succeeds_with_all_stages_recorded_in_order(result: PipelineResult) -> None:
     assert result.ok and result.depth_source == "stereo" and result.reasons == []
     assert [stage.name for stage in result.stages] == list(STAGES)
-    assert [stage.name for stage in result.stages] == ["preprocess", "rectify", "stereo", "confidence", "depth"]
+    assert list(STAGES) == ["preprocess", "rectify", "stereo", "confidence", "mono", "fusion", "depth"]
     for stage in result.stages:
-        assert stage.status == "ok" and stage.message == ""
+        assert stage.status == ("skipped" if stage.name in ("mono", "fusion") else "ok") and stage.message == ""
         assert np.isfinite(stage.ms) and stage.ms >= 0.0
-        assert stage.peak_rss_mb > 0.0
+        assert stage.peak_rss_mb > 0.0 or stage.status == "skipped"
         assert stage.budget_ms == result.profile.stage_ms[stage.name]
-        assert stage.within_budget == (stage.ms <= stage.budget_ms)
+        assert stage.within_budget == (None if stage.status == "skipped" else stage.ms <= stage.budget_ms)
     assert result.total_ms > 0.0
     assert result.total_ms >= sum(stage.ms for stage in result.stages)
+    assert result.details["disparity_units"] == "px"
 
 
 def test_rectification_keeps_the_ideal_rig(result: PipelineResult) -> None:
@@ -127,7 +129,7 @@ def test_swapped_views_stop_in_rectify(pair: LayeredPair) -> None:
     swapped = LayeredPair(pair.right, pair.left, pair.disparity, pair.occluded)
     result = run_pipeline(make_synthetic_capture(swapped), CONFIG)
     assert not result.ok
-    assert [s.status for s in result.stages] == ["ok", "failed", "skipped", "skipped", "skipped"]
+    assert [s.status for s in result.stages] == ["ok", "failed"] + ["skipped"] * 5
     assert "swapped" in result.stages[1].message and result.reasons[0].startswith("rectify:")
 
 
@@ -137,23 +139,58 @@ def _featureless_capture():
     return make_synthetic_capture(LayeredPair(left, right, np.zeros((240, 320), np.float32), np.zeros((240, 320), bool)))
 
 
-def test_featureless_scene_makes_rectification_unreliable_and_skips_stereo() -> None:
+def test_featureless_scene_makes_rectification_unreliable_and_falls_back_to_mono() -> None:
     result = run_pipeline(_featureless_capture(), CONFIG)
-    assert result.ok and result.depth_source == "none"
+    assert result.ok and result.depth_source == "mono"
     assert result.reasons[0].startswith("rectification unreliable: only 0 of 0 feature matches")
-    assert not result.depth.valid.any() and not result.disparity.valid.any()
-    assert [s.status for s in result.stages] == ["ok", "ok", "skipped", "skipped", "ok"]
+    assert "monocular" in result.reasons[-1]
+    # Relative disparity everywhere, no metric depth.
+    assert result.disparity.valid.all() and result.details["disparity_units"] == "relative"
+    assert 0.0 <= result.disparity.values_px.min() and result.disparity.values_px.max() <= 1.0
+    assert not result.depth.valid.any()
+    assert [s.status for s in result.stages] == ["ok", "ok", "skipped", "skipped", "ok", "skipped", "ok"]
     assert result.details["rectification"]["reliable"] is False and result.calibration_corrected is None
 
 
-def test_featureless_scene_without_online_rectification_gives_no_confident_stereo() -> None:
-    config = dataclasses.replace(CONFIG, rectification=dataclasses.replace(CONFIG.rectification, online=False))
+def test_featureless_scene_without_the_mono_fallback_gives_no_depth() -> None:
+    config = dataclasses.replace(CONFIG, mono=dataclasses.replace(CONFIG.mono, fallback=False))
     result = run_pipeline(_featureless_capture(), config)
     assert result.ok and result.depth_source == "none"
-    assert "confident stereo" in result.reasons[0]
+    assert result.reasons[0].startswith("rectification unreliable")
     assert not result.depth.valid.any() and not result.disparity.valid.any()
-    assert [s.status for s in result.stages] == ["ok"] * len(STAGES)
+    assert [s.status for s in result.stages] == ["ok", "ok", "skipped", "skipped", "skipped", "skipped", "ok"]
+
+
+def test_featureless_scene_without_online_rectification_has_too_little_confident_stereo() -> None:
+    config = dataclasses.replace(CONFIG, rectification=dataclasses.replace(CONFIG.rectification, online=False))
+    result = run_pipeline(_featureless_capture(), config)
+    assert result.ok and result.depth_source == "mono"
+    assert "confident stereo" in result.reasons[0]
+    assert not result.depth.valid.any() and result.disparity.valid.all()
+    assert [s.status for s in result.stages] == ["ok", "ok", "ok", "ok", "ok", "skipped", "ok"]
     assert result.drift is None and result.details["rectification"]["online"] is False
+    assert result.details["stereo"]["confident_coverage"] < CONFIG.confidence.min_coverage
+
+
+def test_fusion_fills_the_unconfident_pixels_with_aligned_mono(pair: LayeredPair) -> None:
+    """With fusion on (the default), every pixel gets a disparity in px: stereo where it is
+    confident (unchanged away from the seams) and the aligned mono elsewhere."""
+    config = config_from_dict({"preprocess": {"long_side_px": 320}})
+    stereo_only = run_pipeline(make_synthetic_capture(pair), CONFIG)
+    result = run_pipeline(make_synthetic_capture(pair), config)
+    assert result.ok and result.details["disparity_units"] == "px"
+    assert [s.status for s in result.stages] == ["ok"] * len(STAGES)
+    fusion = result.details["fusion"]
+    assert {"scale", "shift_px", "residual_px", "allowed_residual_px", "pixels", "filled_fraction"} <= set(fusion)
+    assert fusion["filled_fraction"] == pytest.approx(1.0 - result.details["stereo"]["confident_coverage"], abs=1e-3)
+    if result.depth_source == "fused":
+        assert result.disparity.valid.all() and result.depth.valid.all()
+        assert fusion["residual_px"] <= fusion["allowed_residual_px"]
+    else:  # a mono map that does not fit this synthetic scene is refused, with the reason
+        assert result.depth_source == "stereo" and "mono not fused" in result.reasons[0]
+        assert fusion["residual_px"] > fusion["allowed_residual_px"]
+    confident = stereo_only.disparity.valid
+    np.testing.assert_allclose(result.disparity.values_px[confident].mean(), stereo_only.disparity.values_px[confident].mean(), rtol=0.02)
 
 
 def _rectified(focal_px: float = 300.0, baseline_m: float = 0.06) -> RectifiedPair:

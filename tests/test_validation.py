@@ -18,7 +18,7 @@ from sensing.demo_capture import build_demo_capture
 from sensing.errors import InputError
 
 EXIT_DRIFTED, EXIT_INCONSISTENT = 4, 5
-SETTINGS = ValidationConfig(hold_deg=0.05, consistency_deg=0.05, min_reliable_fraction=0.5)
+SETTINGS = ValidationConfig(hold_deg=0.05, hold_yaw_deg=0.1, consistency_deg=0.05, min_reliable_fraction=0.5)
 
 
 # --- the verdict rules --------------------------------------------------------------------------
@@ -38,6 +38,13 @@ def test_consistent_drift_beyond_hold_needs_recalibration() -> None:
     assert verdict.median_deg == [0.5, None, -0.3]
     assert verdict.spread_deg[0] == pytest.approx(1.4826 * 0.01, abs=1e-5)
     assert len(verdict.reasons) == 2 and "pitch" in verdict.reasons[0] and "roll" in verdict.reasons[1]
+
+
+def test_yaw_has_its_own_wider_hold_band() -> None:
+    verdict = judge_drift([[0.0, 0.07, 0.0], [0.0, 0.06, 0.0], [0.0, 0.08, 0.0]], [True] * 3, 3, SETTINGS)
+    assert verdict.verdict == "holds"
+    verdict = judge_drift([[0.0, 0.12, 0.0], [0.0, 0.11, 0.0], [0.0, 0.13, 0.0]], [True] * 3, 3, SETTINGS)
+    assert verdict.verdict == "drifted" and "yaw" in verdict.reasons[0] and "0.1 deg" in verdict.reasons[0]
 
 
 def test_yaw_counts_only_where_observed() -> None:

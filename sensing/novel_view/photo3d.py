@@ -1,8 +1,8 @@
 """The "3D photo": layers, fill and a camera path rendered from one image and its disparity, timed.
 
-Hook for further steps (the mesh export, the viewer): :func:`render_path` returns the layered depth
-image it rendered (``Photo3D.ldi``) and its step timings (``Photo3D.timings_ms``), so a caller can
-export that LDI and add its own timing under another key.
+:func:`render_path` returns the frames, the layered depth image it rendered (``Photo3D.ldi``) and
+its step timings (``Photo3D.timings_ms``). :func:`write_photo3d` adds the mesh export and the viewer
+and writes the three files of a pipeline run's 3D photo (:data:`PHOTO3D_FILES`).
 """
 
 import os
@@ -13,13 +13,25 @@ from pathlib import Path
 import numpy as np
 
 from sensing.errors import InputError
-from sensing.fileio import read_image, read_pfm
+from sensing.fileio import read_image, read_pfm, write_bytes_atomic
 from sensing.novel_view.layers import cut_layers, layered_depth_from_cut
+from sensing.novel_view.mesh import glb_from_mesh, mesh_from_layers
 from sensing.novel_view.render import LayerRenderer, camera_path
 from sensing.novel_view.types import CameraPose, LayeredDepthImage
+from sensing.novel_view.video import write_mp4
+from sensing.novel_view.viewer import write_viewer
 
 #: 16-bit PNG disparity maps follow the KITTI convention: value / 256 px, 0 = unknown.
 PNG16_DISPARITY_SCALE = 256.0
+#: The files :func:`write_photo3d` writes: textured mesh, camera path video, viewer page.
+PHOTO3D_FILES = ("photo3d.glb", "photo3d.mp4", "viewer.html")
+#: Percentile of the known disparity taken as the nearest surface (robust to outliers).
+NEAR_PERCENTILE = 99.0
+#: Farthest depth, in units of the nearest surface's: smaller disparities (a relative map reaches 0
+#: at its far end, stereo can be 0 or below at infinity) are raised to the near disparity / this.
+MAX_DEPTH = 20.0
+#: Latency target (ms) from the inputs to the first view: layers + fill + mesh + first frame.
+FIRST_VIEW_TARGET_MS = 250.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +61,7 @@ def render_path(
     radius: float = 0.5,
     confidence: np.ndarray | None = None,
     max_shift: float | None = None,
+    focal_px: float | None = None,
 ) -> Photo3D:
     """Cut ``image`` into layers by ``disparity`` and render ``frames`` views along ``path``.
 
@@ -61,6 +74,7 @@ def render_path(
     confidence : optional (H, W) float in [0, 1]
     max_shift : the largest shift the layers are prepared for (default: ``radius``, or twice it
         for ``dolly``, at least 0.25)
+    focal_px : focal length in px, for ``dolly`` (default: see :class:`LayerRenderer`)
     Returns
     -------
     Photo3D : frames, poses, the layers and the step timings
@@ -75,7 +89,7 @@ def render_path(
     cut_done = time.perf_counter()
     ldi = layered_depth_from_cut(image, cut)
     fill_done = time.perf_counter()
-    renderer = LayerRenderer(ldi)
+    renderer = LayerRenderer(ldi, focal_px=focal_px)
     prepared = time.perf_counter()
     rendered, frame_ms = [], []
     for pose in poses:
@@ -90,6 +104,112 @@ def render_path(
         "frames": frame_ms,
     }
     return Photo3D(tuple(rendered), poses, ldi, timings)
+
+
+def write_photo3d(
+    image: np.ndarray,
+    disparity: np.ndarray,
+    folder: str | os.PathLike,
+    *,
+    confidence: np.ndarray | None = None,
+    focal_px: float | None = None,
+    path: str = "circle",
+    frames: int = 30,
+    fps: float = 15.0,
+    radius_px: float = 16.0,
+) -> dict:
+    """Write the 3D photo of ``image`` into ``folder``: :data:`PHOTO3D_FILES`, timed.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) uint8 BGR reference (rectified left) view
+    disparity : (H, W) float disparity of ``image``, px or relative (any positive scale, larger =
+        nearer); non-finite = unknown (filled from the background side)
+    folder : existing folder to write into (a caller's staging folder, for all or nothing)
+    confidence : optional (H, W) float in [0, 1]; pixels below 0.25 count as unknown in the layer
+        cut. Pass it only for a stereo disparity: a dense (fused or mono) map has no better
+        estimate at its unconfident pixels than its own
+    focal_px : focal length of ``image`` in px (mesh field of view and dolly); None assumes a
+        60 degree horizontal field of view for the mesh
+    path, frames, fps : camera path of the video (``circle``, ``swing`` or ``dolly``), its frame
+        count and rate
+    radius_px : path radius as the image motion (px) of the nearest surface: the disparity is
+        rescaled so that its 99th percentile is ``radius_px`` and the path radius is 1 (the layers
+        are cut for that shift, and the viewer reaches it at the page's edge)
+    Returns
+    -------
+    dict, JSON-ready: ``files``, ``path``, ``frames``, ``fps``, ``radius_px``, ``disparity_scale``
+    (the rescaling factor), ``layers``, ``mesh`` (vertex and face counts), ``timings_ms`` (``layers``,
+    ``fill``, ``mesh``, ``prepare``, ``first_frame`` (its render only), ``frames`` (all frames),
+    ``glb``, ``video``, ``viewer``), ``first_view_ms`` (layers + fill + mesh + renderer set-up +
+    first frame) and ``first_view_within_target`` (:data:`FIRST_VIEW_TARGET_MS`).
+    Raises :class:`InputError`, before writing anything, on mismatched sizes or a disparity with
+    no finite positive value.
+    Convention: the files are written in the order glb, mp4, html, each atomically.
+    """
+    check_pair(image, disparity)
+    if not (radius_px > 0 and np.isfinite(radius_px)):
+        raise ValueError(f"radius_px must be positive, got {radius_px}")
+    scaled, scale = _parallax_disparity(disparity, radius_px)
+    folder = Path(folder)
+    photo = render_path(
+        image, scaled, path=path, frames=frames, radius=1.0, confidence=confidence, focal_px=focal_px
+    )
+    begin = time.perf_counter()
+    mesh = mesh_from_layers(photo.ldi, focal_px=focal_px, max_depth=MAX_DEPTH)
+    mesh_ms = 1000.0 * (time.perf_counter() - begin)
+    begin = time.perf_counter()
+    glb = glb_from_mesh(mesh)
+    write_bytes_atomic(folder / "photo3d.glb", glb)
+    glb_done = time.perf_counter()
+    write_mp4(folder / "photo3d.mp4", photo.frames, fps=fps)
+    video_done = time.perf_counter()
+    write_viewer(glb, folder / "viewer.html", max_shift=1.0)
+    viewer_done = time.perf_counter()
+
+    timings = photo.timings_ms
+    first_render = timings["frames"][0]
+    first_view = timings["first_frame"] + mesh_ms  # cut + fill + prepare + first frame, + mesh
+    return {
+        "files": list(PHOTO3D_FILES),
+        "path": path,
+        "frames": len(photo.frames),
+        "fps": float(fps),
+        "radius_px": float(radius_px),
+        "disparity_scale": round(scale, 6),
+        "layers": len(photo.ldi.layers),
+        "mesh": {"vertices": mesh.vertex_count, "faces": mesh.face_count, "glb_bytes": len(glb)},
+        "timings_ms": {
+            key: round(value, 2)
+            for key, value in {
+                "layers": timings["cut"],
+                "fill": timings["fill"],
+                "mesh": mesh_ms,
+                "prepare": timings["prepare"],
+                "first_frame": first_render,
+                "frames": float(sum(timings["frames"])),
+                "glb": 1000.0 * (glb_done - begin),
+                "video": 1000.0 * (video_done - glb_done),
+                "viewer": 1000.0 * (viewer_done - video_done),
+            }.items()
+        },
+        "first_view_ms": round(first_view, 2),
+        "first_view_target_ms": FIRST_VIEW_TARGET_MS,
+        "first_view_within_target": first_view <= FIRST_VIEW_TARGET_MS,
+    }
+
+
+def _parallax_disparity(disparity: np.ndarray, radius_px: float) -> tuple[np.ndarray, float]:
+    """``disparity`` rescaled so that its :data:`NEAR_PERCENTILE` is ``radius_px``, raised to at
+    least ``radius_px / MAX_DEPTH`` where finite: ((H, W) float32, the scale factor)."""
+    finite = np.isfinite(disparity)
+    positive = disparity[finite & (np.where(finite, disparity, 0) > 0)]
+    if positive.size == 0:
+        raise InputError("disparity has no finite positive value: nothing to give depth to")
+    near = float(np.percentile(positive, NEAR_PERCENTILE))
+    scale = radius_px / near
+    scaled = np.where(finite, np.maximum(np.where(finite, disparity, 0) * scale, radius_px / MAX_DEPTH), np.inf)
+    return scaled.astype(np.float32), scale
 
 
 def read_disparity(path: str | os.PathLike) -> np.ndarray:
