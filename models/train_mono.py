@@ -9,9 +9,6 @@ reproducible. Validation every ``validate_every`` steps on held-out scenes (moni
 At the end: ``<name>.pt``, ``<name>.onnx``, ``<name>.json`` (history) and the model card ``<name>.md``.
 """
 
-import argparse
-import io
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -32,7 +29,8 @@ from models.data.mono_views import MonoView, load_mono_views, random_view_crop
 from models.export import count_macs, export_mono_onnx
 from models.losses import mono_loss
 from models.mono_net import STRIDE, GlassMonoNet, MonoNetConfig
-from models.train_stereo import WEIGHTS_DIR, image_tensor
+from models.train_stereo import image_tensor
+from models.training import checkpoint_bytes, one_cycle, read_checkpoint, training_main
 from sensing.fileio import write_bytes_atomic, write_json_atomic
 from sensing.mono import mono_network_input, normalised_output
 from sensing.stereo import build_matcher
@@ -206,9 +204,7 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
 
     model = GlassMonoNet(config.model)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    # Warm-up: 5% of the steps, at least two (OneCycleLR divides by the warm-up length).
-    warmup = min(0.5, max(0.05, 2.0 / config.steps))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=warmup)
+    schedule = one_cycle(optimiser, config.learning_rate, config.steps)
     loader = DataLoader(TrainingViews(config, views), batch_size=config.batch_size, num_workers=1, persistent_workers=True)
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -236,9 +232,7 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
-    buffer = io.BytesIO()
-    torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, buffer)
-    write_bytes_atomic(out_dir / f"{config.name}.pt", buffer.getvalue())
+    write_bytes_atomic(out_dir / f"{config.name}.pt", checkpoint_bytes(model))
     onnx_path = out_dir / f"{config.name}.onnx"
     export_mono_onnx(model, onnx_path, {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps})
     summary = {
@@ -257,7 +251,7 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
 
 def load_checkpoint(path: str | Path) -> GlassMonoNet:
     """The model saved by :func:`train` at ``path`` (a ``.pt`` file), in eval mode."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
     config = MonoNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["config"].items()})
     model = GlassMonoNet(config)
     model.load_state_dict(checkpoint["state_dict"])
@@ -265,17 +259,10 @@ def load_checkpoint(path: str | Path) -> GlassMonoNet:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.train_mono", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="training YAML (configs/train_mono.yaml)")
-    parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help="where the weights and model card go")
-    parser.add_argument("--steps", type=int, help="override the number of steps (e.g. for a smoke run)")
-    parser.add_argument("--data-root", help="override the data root")
-    args = parser.parse_args(argv)
-    config = MonoTrainConfig.from_yaml(args.config, steps=args.steps, data_root=args.data_root)
-    summary = train(config, Path(args.out_dir))
-    last = summary["history"][-1]["metrics"] if summary["history"] else {}
-    print(json.dumps({"minutes": round(summary["minutes"], 1), "final_validation": last}, indent=2))
-    return 0
+    return training_main(
+        argv, prog="python -m models.train_mono", description=__doc__.split("\n\n")[0],
+        config_hint="configs/train_mono.yaml", load_config=MonoTrainConfig.from_yaml, train=train,
+    )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@ views. Seeded; one data worker, so the sample stream is reproducible. Validation
 At the end: ``<name>.pt`` (state dict + config), ``<name>.onnx`` and the model card ``<name>.md``.
 """
 
-import argparse
-import io
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -30,11 +27,9 @@ from models.data.synthetic import StereoSample, photometric_differences, random_
 from models.export import count_macs, export_stereo_onnx
 from models.losses import stereo_loss
 from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
+from models.training import checkpoint_bytes, one_cycle, read_checkpoint, training_main
 from sensing.fileio import write_bytes_atomic, write_json_atomic
 from sensing.stereo import pad_to_stride
-
-#: Where shipped weights live.
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: Fixed procedural validation pairs: size (h, w) and seed.
 SYNTHETIC_VALIDATION = ((256, 384), 1_000_003)
@@ -213,7 +208,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
 
     model = GlassStereoNet(config.model)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps, pct_start=0.05)
+    schedule = one_cycle(optimiser, config.learning_rate, config.steps)
     loader = DataLoader(TrainingPairs(config, scenes), batch_size=config.batch_size, num_workers=1, persistent_workers=True)
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -241,7 +236,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
-    write_bytes_atomic(out_dir / f"{config.name}.pt", _state_bytes(model))
+    write_bytes_atomic(out_dir / f"{config.name}.pt", checkpoint_bytes(model))
     onnx_path = out_dir / f"{config.name}.onnx"
     export_stereo_onnx(model, onnx_path, {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps})
     summary = {
@@ -258,32 +253,19 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
     return summary
 
 
-def _state_bytes(model: GlassStereoNet) -> bytes:
-    buffer = io.BytesIO()
-    torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, buffer)
-    return buffer.getvalue()
-
-
 def load_checkpoint(path: str | Path) -> GlassStereoNet:
     """The model saved by :func:`train` at ``path`` (a ``.pt`` file), in eval mode."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(path)
     model = GlassStereoNet(StereoNetConfig(**checkpoint["config"]))
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.train_stereo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="training YAML (configs/train_stereo.yaml)")
-    parser.add_argument("--out-dir", default=str(WEIGHTS_DIR), help="where the weights and model card go")
-    parser.add_argument("--steps", type=int, help="override the number of steps (e.g. for a smoke run)")
-    parser.add_argument("--data-root", help="override the data root")
-    args = parser.parse_args(argv)
-    config = TrainConfig.from_yaml(args.config, steps=args.steps, data_root=args.data_root)
-    summary = train(config, Path(args.out_dir))
-    last = summary["history"][-1]["metrics"] if summary["history"] else {}
-    print(json.dumps({"minutes": round(summary["minutes"], 1), "final_validation": last}, indent=2))
-    return 0
+    return training_main(
+        argv, prog="python -m models.train_stereo", description=__doc__.split("\n\n")[0],
+        config_hint="configs/train_stereo.yaml", load_config=TrainConfig.from_yaml, train=train,
+    )
 
 
 if __name__ == "__main__":

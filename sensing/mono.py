@@ -6,8 +6,6 @@ relative disparity (inverse depth up to an unknown scale and shift) in [0, 1], 1
 Never imports torch.
 """
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,8 @@ import cv2
 import numpy as np
 
 from sensing.checks import check_image
-from sensing.errors import ConfigError, ShapeError
-from sensing.stereo import as_bgr, onnx_session, pad_to_stride
+from sensing.errors import ShapeError
+from sensing.stereo import as_bgr, onnx_properties, onnx_session, pad_to_stride
 
 DEFAULT_MONO_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "mono_glass_v1.onnx"
 
@@ -30,27 +28,15 @@ class MonoEstimator:
     threads: int = 2
 
     def __post_init__(self) -> None:
-        if not os.path.isfile(self.weights):
-            raise ConfigError(f"mono network weights not found: {self.weights}")
-        if self.threads < 1:
-            raise ConfigError(f"mono threads must be at least 1, got {self.threads}")
         self.properties  # noqa: B018 - load now: a bad weights file is a configuration error
 
     @property
     def properties(self) -> dict[str, Any]:
         """The ``glassdepth.*`` metadata of the ONNX file: stride, long_side_px, info.
 
-        Raises :class:`ConfigError` when the file is not a loadable ONNX model or lacks them.
+        Raises :class:`ConfigError` when the file is missing, not a loadable ONNX model or lacks them.
         """
-        try:
-            meta = onnx_session(self.weights, self.threads).get_modelmeta().custom_metadata_map
-            return {
-                "stride": int(meta["glassdepth.stride"]),
-                "long_side_px": int(meta["glassdepth.long_side_px"]),
-                "info": json.loads(meta.get("glassdepth.info", "{}")),
-            }
-        except Exception as error:  # noqa: BLE001 - ONNX Runtime's load errors share no base class
-            raise ConfigError(f"cannot load mono network weights {self.weights}: {type(error).__name__}: {error}") from None
+        return onnx_properties(self.weights, self.threads, "mono", {"stride": int, "long_side_px": int})
 
     def network_input(self, image: np.ndarray) -> np.ndarray:
         """The network's input for ``image``: see :func:`mono_network_input`."""

@@ -173,6 +173,25 @@ def _cached_session(path: str, _mtime_ns: int, threads: int) -> Any:
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+def onnx_properties(weights: str, threads: int, what: str, keys: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The ``glassdepth.<key>`` metadata of an ONNX file, each converted by its type in ``keys``,
+    plus ``info`` (the JSON ``glassdepth.info``); the session is cached.
+
+    Raises :class:`ConfigError` naming the ``what`` network when the file is missing, the thread
+    count is below 1, or the file is not a loadable ONNX model with that metadata.
+    """
+    if not os.path.isfile(weights):
+        raise ConfigError(f"{what} network weights not found: {weights}")
+    if threads < 1:
+        raise ConfigError(f"{what} network threads must be at least 1, got {threads}")
+    try:
+        meta = onnx_session(weights, threads).get_modelmeta().custom_metadata_map
+        properties = {key: convert(meta[f"glassdepth.{key}"]) for key, convert in keys.items()}
+        return {**properties, "info": json.loads(meta.get("glassdepth.info", "{}"))}
+    except Exception as error:  # noqa: BLE001 - ONNX Runtime's load errors share no base class
+        raise ConfigError(f"cannot load {what} network weights {weights}: {type(error).__name__}: {error}") from None
+
+
 @register_matcher("net")
 @dataclass(frozen=True)
 class NetMatcher:
@@ -190,27 +209,15 @@ class NetMatcher:
     name: str = "net"
 
     def __post_init__(self) -> None:
-        if not os.path.isfile(self.weights):
-            raise ConfigError(f"stereo network weights not found: {self.weights}")
-        if self.threads < 1:
-            raise ConfigError(f"net threads must be at least 1, got {self.threads}")
         self.properties  # noqa: B018 - load now: a bad weights file is a configuration error
 
     @property
     def properties(self) -> dict[str, Any]:
         """The ``glassdepth.*`` metadata of the ONNX file: stride, max_disparity_px, info.
 
-        Raises :class:`ConfigError` when the file is not a loadable ONNX model or lacks them.
+        Raises :class:`ConfigError` when the file is missing, not a loadable ONNX model or lacks them.
         """
-        try:
-            meta = onnx_session(self.weights, self.threads).get_modelmeta().custom_metadata_map
-            return {
-                "stride": int(meta["glassdepth.stride"]),
-                "max_disparity_px": float(meta["glassdepth.max_disparity_px"]),
-                "info": json.loads(meta.get("glassdepth.info", "{}")),
-            }
-        except Exception as error:  # noqa: BLE001 - ONNX Runtime's load errors share no base class
-            raise ConfigError(f"cannot load stereo network weights {self.weights}: {type(error).__name__}: {error}") from None
+        return onnx_properties(self.weights, self.threads, "stereo", {"stride": int, "max_disparity_px": float})
 
     def match(self, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> DisparityMap:
         """Dense disparity of ``left``: (H, W) float32 px in [0, max_disparity_px], all valid."""
