@@ -42,6 +42,8 @@ def load_mono_views(data_root: str | Path, names: list[str], *, pseudo_labeller:
     An unknown name is an error. With ``pseudo_labeller``, unknown left ground truth is filled
     where the labeller is confident (:data:`PSEUDO_LABEL_CONFIDENCE`).
     """
+    if not names:
+        return []
     datasets = sorted({name.split("/", 1)[0] for name in names})
     found = {f"{s.dataset}/{s.name}": s for s in list_stereo_scenes(data_root, datasets)}
     missing = sorted(set(names) - set(found))
