@@ -10,7 +10,6 @@ At the end: ``<name>.pt``, ``<name>.onnx``, ``<name>.json`` (history) and the mo
 """
 
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,7 +19,6 @@ import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
-from tqdm import tqdm
 
 from benchmarks.datasets import default_data_root
 from benchmarks.metrics import relative_depth_errors
@@ -30,7 +28,7 @@ from models.export import count_macs, export_mono_onnx
 from models.losses import mono_loss
 from models.mono_net import STRIDE, GlassMonoNet, MonoNetConfig
 from models.train_stereo import image_tensor
-from models.training import checkpoint_bytes, one_cycle, read_checkpoint, training_main
+from models.training import checkpoint_bytes, optimise, read_checkpoint, training_main
 from sensing.fileio import write_bytes_atomic, write_json_atomic
 from sensing.mono import mono_network_input, normalised_output
 from sensing.stereo import build_matcher
@@ -203,32 +201,14 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
     synthetic_val = [random_mono_scene(val_rng, height=val_h, width=val_w) for _ in range(config.synthetic_validation_scenes)]
 
     model = GlassMonoNet(config.model)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    schedule = one_cycle(optimiser, config.learning_rate, config.steps)
     loader = DataLoader(TrainingViews(config, views), batch_size=config.batch_size, num_workers=1, persistent_workers=True)
-    history: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    bar = tqdm(total=config.steps, desc=f"training {config.name}", disable=not progress, file=sys.stderr)
-    batches = iter(loader)
-    running: dict[str, float] = {}
-    for step in range(1, config.steps + 1):
-        model.train()
-        image, target, valid = next(batches)
-        loss, terms = mono_loss(model.forward_raw(image), target, valid, gradient_weight=config.gradient_weight)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        running = {k: 0.98 * running.get(k, v) + 0.02 * v for k, v in terms.items()}
-        bar.update(1)
-        bar.set_postfix(ssi=f"{running['ssi']:.3f}", grad=f"{running['gradient']:.3f}")
-        if step % config.validate_every == 0 or step == config.steps:
-            metrics = validate(model, synthetic_val, held_out)
-            history.append({"step": step, "minutes": (time.perf_counter() - start) / 60, "loss": running, "metrics": metrics})
-            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
-    bar.close()
-    minutes = (time.perf_counter() - start) / 60
+    history, minutes = optimise(
+        model, loader,
+        lambda batch: mono_loss(model.forward_raw(batch[0]), *batch[1:], gradient_weight=config.gradient_weight),
+        lambda: validate(model, synthetic_val, held_out),
+        name=config.name, steps=config.steps, learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+        validate_every=config.validate_every, shown=("ssi", "gradient"), progress=progress,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()

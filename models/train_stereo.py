@@ -8,7 +8,6 @@ At the end: ``<name>.pt`` (state dict + config), ``<name>.onnx`` and the model c
 """
 
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,7 +17,6 @@ import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
-from tqdm import tqdm
 
 from benchmarks.datasets import default_data_root
 from benchmarks.metrics import bad_pixel_rate, end_point_error
@@ -27,7 +25,7 @@ from models.data.synthetic import StereoSample, photometric_differences, random_
 from models.export import count_macs, export_stereo_onnx
 from models.losses import stereo_loss
 from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
-from models.training import checkpoint_bytes, one_cycle, read_checkpoint, training_main
+from models.training import checkpoint_bytes, optimise, read_checkpoint, training_main
 from sensing.fileio import write_bytes_atomic, write_json_atomic
 from sensing.stereo import pad_to_stride
 
@@ -207,32 +205,14 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
     ]
 
     model = GlassStereoNet(config.model)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    schedule = one_cycle(optimiser, config.learning_rate, config.steps)
     loader = DataLoader(TrainingPairs(config, scenes), batch_size=config.batch_size, num_workers=1, persistent_workers=True)
-    history: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    bar = tqdm(total=config.steps, desc=f"training {config.name}", disable=not progress, file=sys.stderr)
-    batches = iter(loader)
-    running: dict[str, float] = {}
-    for step in range(1, config.steps + 1):
-        model.train()
-        left, right, disparity, valid = next(batches)
-        loss, terms = stereo_loss(model.forward_all(left, right), disparity, valid, config.loss_weights)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        running = {k: 0.98 * running.get(k, v) + 0.02 * v for k, v in terms.items()}
-        bar.update(1)
-        bar.set_postfix(final=f"{running['final']:.3f}", conf=f"{running['confidence']:.3f}")
-        if step % config.validate_every == 0 or step == config.steps:
-            metrics = validate(model, synthetic_val, held_out)
-            history.append({"step": step, "minutes": (time.perf_counter() - start) / 60, "loss": running, "metrics": metrics})
-            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
-    bar.close()
-    minutes = (time.perf_counter() - start) / 60
+    history, minutes = optimise(
+        model, loader,
+        lambda batch: stereo_loss(model.forward_all(*batch[:2]), *batch[2:], config.loss_weights),
+        lambda: validate(model, synthetic_val, held_out),
+        name=config.name, steps=config.steps, learning_rate=config.learning_rate, weight_decay=config.weight_decay,
+        validate_every=config.validate_every, shown=("final", "confidence"), progress=progress,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()

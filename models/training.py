@@ -3,12 +3,15 @@
 import argparse
 import io
 import json
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 #: Where shipped weights live.
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -19,6 +22,53 @@ def one_cycle(optimiser: torch.optim.Optimizer, learning_rate: float, steps: int
     (smoke runs) warm up over 30% (OneCycleLR divides by the warm-up length, which must not be 0)."""
     warmup = 0.05 if 0.05 * steps >= 2 else 0.3
     return torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=steps, pct_start=warmup)
+
+
+def optimise(
+    model: nn.Module,
+    batches: Iterable[Any],
+    loss_of: Callable[[Any], tuple[torch.Tensor, dict[str, float]]],
+    validate: Callable[[], dict[str, float]],
+    *,
+    name: str,
+    steps: int,
+    learning_rate: float,
+    weight_decay: float,
+    validate_every: int,
+    shown: tuple[str, str],
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], float]:
+    """The training loop both networks share: AdamW with :func:`one_cycle`, gradients clipped to
+    norm 1, a running mean of the loss terms (two of them, ``shown``, on the progress bar), and
+    ``validate()`` every ``validate_every`` steps and at the end.
+
+    loss_of : batch -> (loss, its named terms as floats); validate : () -> named metrics
+    Returns the validation history (step, minutes, running loss terms, metrics) and the minutes taken.
+    """
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    schedule = one_cycle(optimiser, learning_rate, steps)
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc=f"training {name}", disable=not progress, file=sys.stderr)
+    batch_iter = iter(batches)
+    running: dict[str, float] = {}
+    for step in range(1, steps + 1):
+        model.train()
+        loss, terms = loss_of(next(batch_iter))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        running = {k: 0.98 * running.get(k, v) + 0.02 * v for k, v in terms.items()}
+        bar.update(1)
+        bar.set_postfix({key: f"{running[key]:.3f}" for key in shown})
+        if step % validate_every == 0 or step == steps:
+            metrics = validate()
+            history.append({"step": step, "minutes": (time.perf_counter() - start) / 60, "loss": running, "metrics": metrics})
+            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    bar.close()
+    return history, (time.perf_counter() - start) / 60
 
 
 def checkpoint_bytes(model: nn.Module) -> bytes:

@@ -11,8 +11,10 @@ import argparse
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -301,12 +303,7 @@ def _eval_stereo(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     datasets = args.datasets.split(",") if args.datasets else None
     scenes = list_stereo_scenes(args.data, datasets)
-    with tqdm(total=len(scenes) * len(methods), unit="scene", file=sys.stderr) as bar:
-
-        def progress(score) -> None:
-            bar.set_postfix_str(f"{score.dataset}/{score.scene}")
-            bar.update()
-
+    with _progress(len(scenes) * len(methods), label=lambda score: f"{score.dataset}/{score.scene}") as progress:
         reports = evaluate_methods(args.data, datasets, methods, on_scene=progress)
     for report in reports:
         print(f"\n{report.method}\n{report.format_table()}")
@@ -325,12 +322,7 @@ def _eval_fusion(args: argparse.Namespace) -> int:
     from sensing.fileio import write_json_atomic
 
     datasets = args.datasets.split(",") if args.datasets else list(MIDDLEBURY)
-    with tqdm(total=len(list_stereo_scenes(args.data, datasets)), unit="scene", file=sys.stderr) as bar:
-
-        def progress(name: str) -> None:
-            bar.set_postfix_str(name)
-            bar.update()
-
+    with _progress(len(list_stereo_scenes(args.data, datasets))) as progress:
         results = eval_fusion(args.data, datasets=datasets, config=load_config(args.config), on_scene=progress)
     print(format_fusion_eval(results))
     print(f"wrote {write_json_atomic(args.out, results)}")
@@ -339,7 +331,12 @@ def _eval_fusion(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     from sensing.errors import InputError
-    from sensing.fileio import read_image, staged_folder, write_image_atomic, write_json_atomic
+    from sensing.fileio import (
+        read_image,
+        staged_folder,
+        write_image_atomic,
+        write_json_atomic,
+    )
     from sensing.novel_view.photo3d import check_pair, read_disparity, render_path
     from sensing.novel_view.render import render_novel_right
     from sensing.novel_view.video import write_gif, write_mp4
@@ -387,12 +384,7 @@ def _eval_render(args: argparse.Namespace) -> int:
     build_matcher(args.method)  # an unknown method fails before the progress bar
     datasets = args.datasets.split(",") if args.datasets else None
     scenes = list_stereo_scenes(args.data, datasets)
-    with tqdm(total=len(scenes), unit="scene", file=sys.stderr) as bar:
-
-        def progress(name: str) -> None:
-            bar.set_postfix_str(name)
-            bar.update()
-
+    with _progress(len(scenes)) as progress:
         report = evaluate_render(scenes, stereo_method=args.method, on_scene=progress)
     print(report.format_table())
     payload = {"data_root": str(args.data)} | report.to_dict()
@@ -428,7 +420,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench_process(args: argparse.Namespace) -> int:
-    from benchmarks.process_bench import bench_process, default_bench_capture, format_bench
+    from benchmarks.process_bench import (
+        bench_process,
+        default_bench_capture,
+        format_bench,
+    )
     from sensing.capture import load_capture
     from sensing.fileio import write_json_atomic
 
@@ -455,12 +451,7 @@ def _bench_rectify(args: argparse.Namespace) -> int:
         config = replace(config, rectification=replace(config.rectification, detector=args.detector))
     datasets = args.datasets.split(",") if args.datasets else None
     scenes = list_stereo_scenes(args.data, datasets)
-    with tqdm(total=len(scenes), unit="scene", file=sys.stderr) as bar:
-
-        def progress(name: str) -> None:
-            bar.set_postfix_str(name)
-            bar.update()
-
+    with _progress(len(scenes)) as progress:
         results = bench_rectify(
             args.data, config=config, datasets=datasets, seed=args.seed, with_sgbm=not args.no_sgbm, on_scene=progress
         )
@@ -527,12 +518,7 @@ def _eval_mono(args: argparse.Namespace) -> int:
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else list(DEFAULT_MONO_DATASETS)
     estimator = MonoEstimator(weights=str(args.weights or DEFAULT_MONO_WEIGHTS))  # bad weights: fail before the bar
     scenes = list_stereo_scenes(root, datasets)
-    with tqdm(total=len(scenes), unit="scene", file=sys.stderr) as bar:
-
-        def progress(score) -> None:
-            bar.set_postfix_str(f"{score.dataset}/{score.scene}")
-            bar.update()
-
+    with _progress(len(scenes), label=lambda score: f"{score.dataset}/{score.scene}") as progress:
         results = eval_mono(root, datasets=datasets, estimator=estimator, on_scene=progress)
     print(format_mono_eval(results))
     print(f"\nwrote {write_json_atomic(args.out, results)}")
@@ -572,21 +558,33 @@ def _calib_perturb(args: argparse.Namespace) -> int:
 
 
 def _calib_validate(args: argparse.Namespace) -> int:
-    from calibration.validation import list_captures, validate_captures, write_validation
+    from calibration.validation import (
+        list_captures,
+        validate_captures,
+        write_validation,
+    )
 
     config = _load_config(args)
     captures = list_captures(args.captures)
-    with tqdm(total=len(captures), unit="capture", file=sys.stderr) as bar:
-
-        def progress(record) -> None:
-            bar.set_postfix_str(f"{record.name}: {record.verdict}")
-            bar.update()
-
+    with _progress(len(captures), unit="capture", label=lambda record: f"{record.name}: {record.verdict}") as progress:
         summary = validate_captures(captures, config, on_capture=progress)
     write_validation(summary, args.out)
     print(summary.format_table())
     print(f"results in {args.out}")
     return {"holds": EXIT_OK, "drifted": EXIT_DRIFTED, "inconsistent": EXIT_INCONSISTENT}[summary.verdict.verdict]
+
+
+@contextmanager
+def _progress(total: int, *, unit: str = "scene", label: Callable[[Any], str] | None = None) -> Iterator[Callable[[Any], None]]:
+    """A progress bar on stderr; yields the callback a long job calls after each item: it shows
+    the item (``label(item)``, or the item itself) and advances the bar."""
+    with tqdm(total=total, unit=unit, file=sys.stderr) as bar:
+
+        def progress(item: Any) -> None:
+            bar.set_postfix_str(label(item) if label else str(item))
+            bar.update()
+
+        yield progress
 
 
 def _error(message: str) -> None:
