@@ -58,6 +58,12 @@ class StereoScene:
         """Ground-truth disparity of the left view: (H, W) float32 px, ``inf`` where unknown."""
         return read_pfm(self.folder / "disp_left.pfm")
 
+    def right_disparity_gt(self) -> np.ndarray | None:
+        """Ground-truth disparity of the right view, (H, W) float32 px (``x_left = x_right + d``),
+        ``inf`` where unknown; None where the dataset does not publish it."""
+        path = self.folder / "disp_right.pfm"
+        return read_pfm(path) if path.is_file() else None
+
     def capture(self) -> StereoCapture:
         """The pair as a capture of the rig of :func:`scene_calibration`."""
         left = self.left()

@@ -57,11 +57,13 @@ class StereoEvalReport:
 
     trained_on : ``dataset/scene`` names the method was trained on (learned methods); their
         datasets also get means over the other scenes only (:meth:`held_out_means`)
+    weights : name of a learned method's weights (None for classical methods)
     """
 
     method: str
     scenes: list[SceneScore]
     trained_on: tuple[str, ...] = ()
+    weights: str | None = None
 
     def dataset_means(self) -> dict[str, dict[str, float]]:
         """Per dataset: the mean of each of :data:`MEAN_KEYS` and the number of ``scenes``."""
@@ -89,6 +91,7 @@ class StereoEvalReport:
         overall = {key: float(np.mean([row[key] for row in means.values()])) for key in MEAN_KEYS} if means else {}
         return {
             "method": self.method,
+            "weights": self.weights,
             "trained_on": list(self.trained_on),
             "scenes": [asdict(score) for score in self.scenes],
             "datasets": means,
@@ -180,8 +183,8 @@ def evaluate_methods(
     for name in methods:
         matcher = build_matcher(name)
         report = evaluate_stereo(scenes, _match_fn(matcher), method=name, on_scene=on_scene)
-        trained_on = getattr(matcher, "properties", {}).get("info", {}).get("train_scenes", [])
-        reports.append(replace(report, trained_on=tuple(trained_on)))
+        info = getattr(matcher, "properties", {}).get("info", {})
+        reports.append(replace(report, trained_on=tuple(info.get("train_scenes", [])), weights=info.get("name")))
     return reports
 
 

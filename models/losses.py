@@ -58,6 +58,12 @@ def confidence_loss(logit: torch.Tensor, disparity: torch.Tensor, target: torch.
     return F.binary_cross_entropy_with_logits(logit[keep], good_fraction[keep])
 
 
+def half_passes_loss(half: torch.Tensor, disparity: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean smooth-L1 of each refinement pass, upsampled to the input. half (N, P, H/2, W/2) px."""
+    upsampled = F.interpolate(half, scale_factor=2.0, mode="bilinear", align_corners=False)
+    return torch.stack([masked_smooth_l1(upsampled[:, i : i + 1], disparity, valid) for i in range(half.shape[1])]).mean()
+
+
 def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor, valid: torch.Tensor, weights: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the terms named in ``weights`` (final, half, quarter, levels, confidence).
 
@@ -66,7 +72,7 @@ def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor, valid
     quarter_target, quarter_valid = downsample_target(disparity, valid, 4)
     terms = {
         "final": masked_smooth_l1(outputs["disparity"], disparity, valid),
-        "half": masked_smooth_l1(F.interpolate(outputs["half"], scale_factor=2.0, mode="bilinear", align_corners=False), disparity, valid),
+        "half": half_passes_loss(outputs["half"], disparity, valid),
         "quarter": masked_smooth_l1(outputs["quarter"], quarter_target, quarter_valid),
         "levels": level_cross_entropy(outputs["logits"], quarter_target, quarter_valid),
         "confidence": confidence_loss(outputs["confidence_logit"], outputs["disparity"], disparity, valid),

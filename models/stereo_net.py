@@ -10,10 +10,12 @@ Layout (H, W: input size, a multiple of :data:`STRIDE`):
 4. disparity at 1/4 from a soft-argmax restricted to a window around the best level, and a
    confidence from the probability mass in that window (the peak and spread of the matching
    distribution);
-5. coarse-to-fine: at 1/2 resolution the right features are warped by the upsampled disparity,
-   and a residual block stack sees the left features, the warping error and the disparity; it
-   predicts a disparity residual, a confidence logit and the weights of a convex 3x3 upsampling
-   to full resolution (image-guided: the weights come from the left view's features).
+5. coarse-to-fine: at 1/2 resolution, ``refine_iterations`` times, a local correlation of the
+   left features with the right features (both projected to ``correlation_channels``) sampled at
+   ``x - d + k``, ``k`` within ``±correlation_radius`` px of the current disparity ``d``, goes
+   with the left features through a residual block stack that predicts a disparity update; the
+   last pass also gives a confidence logit and the weights of a convex 3x3 upsampling to full
+   resolution (image-guided: the weights come from the left view's features).
 
 Outputs (N, 1, H, W) disparity in pixels of the input and (N, 1, H, W) confidence in [0, 1].
 Inputs are (N, 3, H, W) float32 BGR in [0, 255]; each view is normalised by its own mean and
@@ -40,6 +42,9 @@ class StereoNetConfig:
     aggregation_channels : width of the cost aggregation at 1/4 (1/8 uses 1.5x)
     refine_channels : width of the 1/2-resolution refinement
     window : half-width (levels) of the soft-argmax window around the best level
+    correlation_radius : the refinement's local correlation spans ``±correlation_radius`` px at 1/2
+    correlation_channels : width of the 1/2-resolution features it correlates (a projection)
+    refine_iterations : refinement passes (weights shared)
     """
 
     levels: int = 48
@@ -49,6 +54,9 @@ class StereoNetConfig:
     aggregation_channels: int = 48
     refine_channels: int = 24
     window: int = 2
+    correlation_radius: int = 4
+    correlation_channels: int = 8
+    refine_iterations: int = 1
 
     @property
     def max_disparity_px(self) -> int:
@@ -205,6 +213,22 @@ def warp_by_disparity(features: torch.Tensor, disparity: torch.Tensor) -> torch.
     return torch.gather(features, 3, lower_index) * (1.0 - frac) + torch.gather(features, 3, upper_index) * frac
 
 
+def local_correlation(left: torch.Tensor, right: torch.Tensor, disparity: torch.Tensor, radius: int) -> torch.Tensor:
+    """Cosine similarity of left features with right features near ``x - d``, ``2 * radius + 1`` offsets.
+
+    The right view is warped once by the disparity and then shifted by ``k = -radius..radius``
+    columns: ``warped(x + k) = right(x + k - d(x + k))``, which is ``right(x - d(x) + k)`` where the
+    disparity is locally constant (one resampling instead of one per offset: much faster on ONNX
+    Runtime). left, right : (N, C, h, w) features; disparity : (N, 1, h, w) px of h, w;
+    returns (N, 2 * radius + 1, h, w), 0 where ``x + k`` leaves the image.
+    """
+    width = left.shape[3]
+    left = F.normalize(left, dim=1)
+    warped = F.pad(F.normalize(warp_by_disparity(right, disparity), dim=1), (radius, radius))
+    shifted = torch.stack([warped[..., offset : offset + width] for offset in range(2 * radius + 1)], dim=1)
+    return (left.unsqueeze(1) * shifted).sum(dim=2)
+
+
 def convex_upsample(disparity: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
     """Upsample x2 as a convex combination of each pixel's 3x3 neighbourhood (RAFT-style).
 
@@ -220,25 +244,36 @@ def convex_upsample(disparity: torch.Tensor, mask_logits: torch.Tensor) -> torch
 
 
 class Refinement(nn.Module):
-    """1/2 resolution: disparity residual, confidence logit and convex-upsampling weights."""
+    """1/2 resolution: iterated disparity updates, a confidence logit and convex-upsampling weights."""
 
     def __init__(self, config: StereoNetConfig) -> None:
         super().__init__()
         cr = config.refine_channels
-        c2 = config.half_channels
+        self.radius = config.correlation_radius
+        self.iterations = config.refine_iterations
         self.context = nn.Conv2d(config.aggregation_channels, cr, 1)
-        self.enter = conv_bn_relu(2 * c2 + 2, cr, 1)
+        self.match = nn.Conv2d(config.half_channels, config.correlation_channels, 1)
+        self.enter = conv_bn_relu(config.half_channels + 2 * self.radius + 1 + 2, cr, 1)
         self.body = nn.Sequential(SeparableResidual(cr), SeparableResidual(cr, dilation=2), SeparableResidual(cr, dilation=4), SeparableResidual(cr))
         self.head = nn.Conv2d(cr, 2 + 36, 1)
 
     def forward(
         self, left: torch.Tensor, right: torch.Tensor, disparity: torch.Tensor, mass: torch.Tensor, context: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        error = (left - warp_by_disparity(right, disparity)).abs()
-        x = self.enter(torch.cat([left, error, disparity / 32.0, mass], dim=1))
-        x = self.body(x + F.interpolate(self.context(context), scale_factor=2.0, mode="bilinear", align_corners=False))
-        out = self.head(x)
-        return disparity + out[:, :1], out[:, 1:2], out[:, 2:]
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """left, right (N, C2, h, w) features; disparity, mass (N, 1, h, w), px at h, w;
+        context (N, CA, h/2, w/2). Returns the disparity after each pass, the confidence logit
+        and the upsampling weights (N, 36, h, w)."""
+        context = F.interpolate(self.context(context), scale_factor=2.0, mode="bilinear", align_corners=False)
+        n = left.shape[0]
+        matching = self.match(torch.cat([left, right], dim=0))
+        passes = []
+        for _ in range(self.iterations):
+            correlation = local_correlation(matching[:n], matching[n:], disparity, self.radius)
+            x = self.enter(torch.cat([left, correlation, disparity / 32.0, mass], dim=1))
+            out = self.head(self.body(x + context))
+            disparity = disparity + out[:, :1]
+            passes.append(disparity)
+        return passes, out[:, 1:2], out[:, 2:]
 
 
 class GlassStereoNet(nn.Module):
@@ -254,7 +289,8 @@ class GlassStereoNet(nn.Module):
     def forward_all(self, left: torch.Tensor, right: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate output training supervises.
 
-        logits (N, D, H/4, W/4); quarter, half (disparity in px of the input, at 1/4 and 1/2);
+        logits (N, D, H/4, W/4); quarter (N, 1, H/4, W/4) and half (N, refine_iterations, H/2, W/2):
+        disparity in px of the input at 1/4 and after each refinement pass at 1/2;
         disparity (N, 1, H, W) px; confidence_logit (N, 1, H/2, W/2); confidence (N, 1, H, W).
         """
         n = left.shape[0]
@@ -263,13 +299,13 @@ class GlassStereoNet(nn.Module):
         level, mass = windowed_soft_argmax(logits, self.config.window)
         half_disparity = F.interpolate(level, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
         half_mass = F.interpolate(mass, scale_factor=2.0, mode="bilinear", align_corners=False)
-        refined, confidence_logit, mask = self.refinement(half[:n], half[n:], half_disparity, half_mass, context)
-        disparity = convex_upsample(refined.clamp_min(0.0), mask)
+        passes, confidence_logit, mask = self.refinement(half[:n], half[n:], half_disparity, half_mass, context)
+        disparity = convex_upsample(passes[-1].clamp_min(0.0), mask)
         confidence = F.interpolate(torch.sigmoid(confidence_logit), scale_factor=2.0, mode="bilinear", align_corners=False)
         return {
             "logits": logits,
             "quarter": level * 4.0,
-            "half": refined * 2.0,
+            "half": torch.cat(passes, dim=1) * 2.0,
             "disparity": disparity,
             "confidence_logit": confidence_logit,
             "confidence": confidence,

@@ -10,7 +10,7 @@ At the end: ``<name>.pt``, ``<name>.onnx``, ``<name>.json`` (history) and the mo
 """
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,13 @@ from models.export import count_macs, export_mono_onnx
 from models.losses import mono_loss
 from models.mono_net import STRIDE, GlassMonoNet, MonoNetConfig
 from models.train_stereo import image_tensor
-from models.training import checkpoint_bytes, optimise, read_checkpoint, training_main
+from models.training import (
+    REPO_ROOT,
+    checkpoint_bytes,
+    optimise,
+    read_checkpoint,
+    training_main,
+)
 from sensing.fileio import write_bytes_atomic, write_json_atomic
 from sensing.mono import mono_network_input, normalised_output
 from sensing.stereo import build_matcher
@@ -55,7 +61,7 @@ class MonoTrainConfig:
     threads: int
     validate_every: int
     synthetic_validation_scenes: int
-    pseudo_labels: bool
+    pseudo_label_weights: str | None
     model: MonoNetConfig
     train_scenes: list[str] = field(default_factory=list)
     validation_scenes: list[str] = field(default_factory=list)
@@ -133,10 +139,16 @@ def validate(model: GlassMonoNet, synthetic: list[MonoSample], views: list[MonoV
     return metrics
 
 
-def stereo_pseudo_labeller(left: np.ndarray, right: np.ndarray, max_disparity_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """Our stereo network's left disparity and confidence (the shipped ONNX weights)."""
-    disparity, confidence = build_matcher("net").match_with_confidence(left, right, max_disparity_px=max_disparity_px)
-    return disparity.values_px, confidence
+def stereo_pseudo_labeller(weights: str | Path) -> Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]:
+    """(left, right, max_disparity_px) -> our stereo network's left disparity and confidence, with
+    the ONNX ``weights`` (a path relative to the repository root, or absolute)."""
+    matcher = build_matcher("net", weights=str(REPO_ROOT / weights))
+
+    def label(left: np.ndarray, right: np.ndarray, max_disparity_px: int) -> tuple[np.ndarray, np.ndarray]:
+        disparity, confidence = matcher.match_with_confidence(left, right, max_disparity_px=max_disparity_px)
+        return disparity.values_px, confidence
+
+    return label
 
 
 def model_card(config: MonoTrainConfig, summary: dict[str, Any]) -> str:
@@ -164,8 +176,8 @@ def model_card(config: MonoTrainConfig, summary: dict[str, Any]) -> str:
         "  corridors, streets, open ground, tabletops; exact inverse depth).",
         f"- {100 * (1 - config.synthetic_fraction):.0f}% crops of the left and right views (with their published disparities) of:",
         *[f"  - {name}" for name in config.train_scenes],
-        "  " + ("with holes in the left ground truth filled by confident pseudo-labels of our stereo network (stereo_glass_v1)."
-                if config.pseudo_labels else "(no pseudo-labels)."),
+        "  " + (f"with holes in the left ground truth filled by confident pseudo-labels of our stereo network ({config.pseudo_label_weights})."
+                if config.pseudo_label_weights else "(no pseudo-labels)."),
         "- Never trained on: middeval3Q, eth3d, kitti2012, kitti2015, nor the validation scenes below.",
         "",
         "## Loss",
@@ -193,7 +205,7 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     data_root = Path(config.data_root) if config.data_root else default_data_root()
-    labeller = stereo_pseudo_labeller if config.pseudo_labels else None
+    labeller = stereo_pseudo_labeller(config.pseudo_label_weights) if config.pseudo_label_weights else None
     views = load_mono_views(data_root, config.train_scenes, pseudo_labeller=labeller) if config.synthetic_fraction < 1.0 else []
     held_out = [v for v in load_mono_views(data_root, config.validation_scenes) if v.name.endswith("/left")]
     (val_h, val_w), val_seed = SYNTHETIC_VALIDATION

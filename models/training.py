@@ -13,8 +13,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+#: The repository root: relative paths in training configs start here.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where shipped weights live.
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = REPO_ROOT / "models" / "weights"
 
 
 def one_cycle(optimiser: torch.optim.Optimizer, learning_rate: float, steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
@@ -81,6 +83,21 @@ def checkpoint_bytes(model: nn.Module) -> bytes:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``{"config": dict, "state_dict": ...}`` as :func:`checkpoint_bytes` wrote it."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """Copy into ``model`` every tensor of the checkpoint at ``path`` whose name and shape match.
+
+    Returns the names copied (``loaded``) and those of ``model`` left at their initialisation
+    (``new``). A checkpoint that matches nothing is an error (the wrong file, most likely).
+    """
+    source = read_checkpoint(path)["state_dict"]
+    target = model.state_dict()
+    loaded = [name for name, tensor in source.items() if name in target and target[name].shape == tensor.shape]
+    if not loaded:
+        raise ValueError(f"{path}: no tensor matches the model; not a checkpoint of this network")
+    model.load_state_dict({name: source[name] for name in loaded}, strict=False)
+    return {"loaded": loaded, "new": sorted(set(target) - set(loaded))}
 
 
 def training_main(

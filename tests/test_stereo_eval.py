@@ -59,6 +59,7 @@ def test_evaluate_stereo_recovers_constant_shift(data_root: Path) -> None:
     assert means["synthetic"]["scenes"] == 1 and means["synthetic"]["bad2"] == score.bad2
     payload = json.loads(json.dumps(report.to_dict()))
     assert payload["method"] == "sgbm" and payload["scenes"][0]["scene"] == "shift8"
+    assert payload["weights"] is None  # a classical method names no weights
     assert payload["overall"]["bad2"] == score.bad2 and payload["overall"]["datasets"] == 1
     table = report.format_table()
     assert "shift8" in table and "mean of 1" in table and f"{100 * score.bad2:.2f}" in table

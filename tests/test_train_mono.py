@@ -12,7 +12,7 @@ from sensing.mono import MonoEstimator  # noqa: E402
 
 SMOKE = dict(
     steps=3, batch_size=2, crop_hw=[64, 96], synthetic_fraction=1.0, train_scenes=[], validation_scenes=[],
-    validate_every=3, synthetic_validation_scenes=2, pseudo_labels=False,
+    validate_every=3, synthetic_validation_scenes=2, pseudo_label_weights=None,
 )
 
 

@@ -3,7 +3,10 @@
 Scenes are named ``dataset/scene`` (e.g. ``middlebury2006/Baby1``); the ground truth is the
 published left disparity (``inf`` where unknown). Each crop is taken at a random scale, possibly
 flipped upside down (rows stay aligned), so the network sees the same scenes at many disparity
-ranges. Photometric differences are added later, the same way as for synthetic pairs.
+ranges. Where the right view's disparity is published too, a crop may come from the *mirrored*
+pair (both views flipped left-right and swapped: the right view becomes the reference), which
+shows the scene from a second viewpoint with its occlusions on the other side. Photometric
+differences are added later, the same way as for synthetic pairs.
 """
 
 from dataclasses import dataclass
@@ -18,12 +21,22 @@ from models.data.synthetic import StereoSample
 
 @dataclass(frozen=True, eq=False)
 class LoadedScene:
-    """One scene in memory: (H, W, 3) uint8 BGR views, (H, W) float32 disparity (inf unknown)."""
+    """One scene in memory: (H, W, 3) uint8 BGR views, (H, W) float32 disparity of the left view
+    and, where published, of the right view (px, inf unknown)."""
 
     name: str
     left: np.ndarray
     right: np.ndarray
     disparity: np.ndarray
+    right_disparity: np.ndarray | None = None
+
+    def mirrored(self) -> "LoadedScene":
+        """The pair flipped left-right with the views swapped: the right view becomes the left
+        (reference) one, and its published disparity the ground truth. Needs ``right_disparity``."""
+        if self.right_disparity is None:
+            raise ValueError(f"{self.name}: no right-view disparity to mirror the pair with")
+        flip = np.fliplr
+        return LoadedScene(f"{self.name} (mirrored)", flip(self.right), flip(self.left), flip(self.right_disparity), flip(self.disparity))
 
 
 def load_scenes(data_root: str | Path, names: list[str]) -> list[LoadedScene]:
@@ -33,7 +46,10 @@ def load_scenes(data_root: str | Path, names: list[str]) -> list[LoadedScene]:
     missing = sorted(set(names) - set(found))
     if missing:
         raise FileNotFoundError(f"training scenes not found under {data_root}/stereo: {missing}")
-    return [LoadedScene(name, found[name].left(), found[name].right(), found[name].disparity_gt()) for name in names]
+    return [
+        LoadedScene(name, found[name].left(), found[name].right(), found[name].disparity_gt(), found[name].right_disparity_gt())
+        for name in names
+    ]
 
 
 def random_crop(
