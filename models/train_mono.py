@@ -30,9 +30,9 @@ from models.mono_net import STRIDE, GlassMonoNet, MonoNetConfig
 from models.train_stereo import image_tensor
 from models.training import (
     REPO_ROOT,
-    checkpoint_bytes,
     optimise,
     read_checkpoint,
+    save_weights,
     training_main,
 )
 from sensing.fileio import write_bytes_atomic, write_json_atomic
@@ -222,11 +222,8 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
         validate_every=config.validate_every, shown=("ssi", "gradient"), progress=progress,
     )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    write_bytes_atomic(out_dir / f"{config.name}.pt", checkpoint_bytes(model))
-    onnx_path = out_dir / f"{config.name}.onnx"
-    export_mono_onnx(model, onnx_path, {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps})
+    metadata = {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps}
+    onnx_path = save_weights(model, out_dir, config.name, lambda trained, path: export_mono_onnx(trained, path, metadata))
     summary = {
         "name": config.name,
         "parameters": sum(p.numel() for p in model.parameters()),

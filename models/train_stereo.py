@@ -21,11 +21,22 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from benchmarks.datasets import default_data_root
 from benchmarks.metrics import bad_pixel_rate, end_point_error
 from models.data.real_crops import LoadedScene, load_scenes, random_crop
-from models.data.synthetic import StereoSample, photometric_differences, random_stereo_pair
+from models.data.synthetic import (
+    StereoSample,
+    photometric_differences,
+    random_stereo_pair,
+)
 from models.export import count_macs, export_stereo_onnx
 from models.losses import stereo_loss
 from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
-from models.training import REPO_ROOT, checkpoint_bytes, optimise, read_checkpoint, training_main, warm_start
+from models.training import (
+    REPO_ROOT,
+    optimise,
+    read_checkpoint,
+    save_weights,
+    training_main,
+    warm_start,
+)
 from sensing.fileio import write_bytes_atomic, write_json_atomic
 from sensing.stereo import pad_to_stride
 
@@ -236,11 +247,8 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
         validate_every=config.validate_every, shown=("final", "confidence"), progress=progress,
     )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    write_bytes_atomic(out_dir / f"{config.name}.pt", checkpoint_bytes(model))
-    onnx_path = out_dir / f"{config.name}.onnx"
-    export_stereo_onnx(model, onnx_path, {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps})
+    metadata = {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps}
+    onnx_path = save_weights(model, out_dir, config.name, lambda trained, path: export_stereo_onnx(trained, path, metadata))
     summary = {
         "name": config.name,
         "parameters": sum(p.numel() for p in model.parameters()),

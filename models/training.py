@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from sensing.fileio import write_bytes_atomic
+
 #: The repository root: relative paths in training configs start here.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where shipped weights live.
@@ -78,6 +80,17 @@ def checkpoint_bytes(model: nn.Module) -> bytes:
     buffer = io.BytesIO()
     torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, buffer)
     return buffer.getvalue()
+
+
+def save_weights(model: nn.Module, out_dir: Path, name: str, export: Callable[[nn.Module, Path], None]) -> Path:
+    """Write ``<name>.pt`` (:func:`checkpoint_bytes`) and, by ``export(model, path)``,
+    ``<name>.onnx`` of the trained ``model`` (put in eval mode) into ``out_dir``; return the ONNX path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    write_bytes_atomic(out_dir / f"{name}.pt", checkpoint_bytes(model))
+    onnx_path = out_dir / f"{name}.onnx"
+    export(model, onnx_path)
+    return onnx_path
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
