@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from benchmarks.datasets import default_data_root
@@ -31,8 +30,10 @@ from models.losses import stereo_loss
 from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
 from models.training import (
     REPO_ROOT,
+    check_training_config,
     optimise,
     read_checkpoint,
+    read_training_yaml,
     save_weights,
     training_main,
     warm_start,
@@ -71,18 +72,12 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
-        raw = yaml.safe_load(Path(path).read_text()) | {k: v for k, v in overrides.items() if v is not None}
-        unknown = sorted(set(raw) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {unknown}")
+        raw = read_training_yaml(path, cls, overrides)
         raw["crop_hw"] = tuple(raw["crop_hw"])
         raw["real_scale_range"] = tuple(raw["real_scale_range"])
         raw["model"] = StereoNetConfig(**raw.get("model", {}))
         config = cls(**raw)
-        if any(size % STRIDE for size in config.crop_hw):
-            raise ValueError(f"crop_hw must be multiples of {STRIDE}, got {config.crop_hw}")
-        if config.synthetic_fraction < 1.0 and not config.train_scenes:
-            raise ValueError("synthetic_fraction < 1 needs train_scenes")
+        check_training_config(config, STRIDE)
         return config
 
     def to_dict(self) -> dict[str, Any]:

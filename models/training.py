@@ -6,10 +6,12 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 from tqdm import tqdm
 
@@ -19,6 +21,25 @@ from sensing.fileio import write_bytes_atomic
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where shipped weights live.
 WEIGHTS_DIR = REPO_ROOT / "models" / "weights"
+
+
+def read_training_yaml(path: str | Path, config_class: type, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The raw settings of a training YAML with the non-None ``overrides`` on top; a key that is
+    not a field of the ``config_class`` dataclass is an error (a typo must not pass silently)."""
+    raw = yaml.safe_load(Path(path).read_text()) | {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(raw) - {f.name for f in fields(config_class)})
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {unknown}")
+    return raw
+
+
+def check_training_config(config: Any, stride: int) -> None:
+    """Checks both training configs share: crops on the network's stride, and real scenes to draw
+    from when not every sample is procedural."""
+    if any(size % stride for size in config.crop_hw):
+        raise ValueError(f"crop_hw must be multiples of {stride}, got {config.crop_hw}")
+    if config.synthetic_fraction < 1.0 and not config.train_scenes:
+        raise ValueError("synthetic_fraction < 1 needs train_scenes")
 
 
 def one_cycle(optimiser: torch.optim.Optimizer, learning_rate: float, steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
