@@ -101,6 +101,35 @@ def test_right_view_at_true_disparity_reproduces_the_left_colour():
     assert np.mean(np.concatenate(shifted_errors)) > 3 * np.mean(np.concatenate(errors))
 
 
+def _is_perspective(layer) -> bool:
+    return not np.array_equal(layer.tex_from_left[2], [0.0, 0.0, 1.0])
+
+
+def _ground_seeds(count: int) -> list[int]:
+    """The first ``count`` seeds whose scene has a ground plane (a perspective texture map)."""
+    scenes = [_sample_scene(np.random.default_rng(seed), HEIGHT, WIDTH, MAX_DISPARITY) for seed in range(60)]
+    seeds = [seed for seed, layers in enumerate(scenes) if any(_is_perspective(layer) for layer in layers)]
+    assert 10 < len(seeds) < 40  # about 40% of scenes
+    return seeds[:count]
+
+
+def test_ground_plane_recedes_to_a_horizon_and_matches_exactly():
+    for seed in _ground_seeds(3):
+        layers = _sample_scene(np.random.default_rng(seed), HEIGHT, WIDTH, MAX_DISPARITY)
+        ground = next(layer for layer in layers if _is_perspective(layer))
+        a, b, c = ground.plane
+        assert b == 0.0 and 0.0 < c <= 0.8
+        horizon = -a / c
+        assert ground.origin[1] > horizon  # only the rows below the horizon, where d > 0
+        views = _render_views(layers, HEIGHT, WIDTH)
+        on_ground = views.left_layer == layers.index(ground)
+        assert on_ground.any()
+        rows = np.nonzero(on_ground)[0]
+        np.testing.assert_allclose(views.disparity[on_ground], c * (rows - horizon), rtol=1e-4, atol=1e-3)
+        difference, _ = _right_sampled_at_true_match(seed)
+        assert np.median(difference) < 2.0, f"seed {seed}"
+
+
 def test_texture_bank_is_cached_and_varied():
     bank = texture_bank()
     assert all(a is b for a, b in zip(bank, texture_bank(), strict=True))

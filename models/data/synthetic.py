@@ -1,8 +1,9 @@
 """Procedural rectified stereo pairs with exact ground-truth disparity, for training a stereo network.
 
 A scene is a back-to-front list of layers, each defined in left-view pixel coordinates: a texture
-(an affine map into a source image), an alpha mask (the full-frame background, rectangles,
-ellipses, random polygons, thin bars and thin curved strokes) and a disparity plane
+(an affine map into a source image, or a perspective one for a ground plane), an alpha mask (the
+full-frame background, the ground below its horizon, rectangles, ellipses, random polygons, thin
+bars and thin curved strokes) and a disparity plane
 ``d(x, y) = a + b*x + c*y`` with ``1 - b > 0.3``. The left view keeps, per pixel, the covering
 layer of largest disparity. A left point ``(x, y)`` of a layer appears in the right view at
 ``xr = x - d(x, y)``, inverted exactly for a plane as ``x = (xr + a + c*y) / (1 - b)``: every right
@@ -57,6 +58,10 @@ _MAX_SLOPE = 0.5
 #: Scene disparity range as a fraction of ``max_disparity_px``.
 _SCENE_RANGE_FRACTION = (0.15, 1.0)
 _LAYER_COUNT_RANGE = (8, 20)
+#: Share of scenes with a ground plane in front of the background (roads, floors, table tops).
+_GROUND_PROBABILITY = 0.4
+#: Largest disparity gradient down the ground (px per row); KITTI's road is about 0.35-0.45.
+_MAX_GROUND_SLOPE = 0.8
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,8 @@ class _Layer:
 
     mask: (h, w) uint8, 255 inside the shape, its pixel (0, 0) at left-view px ``origin`` (x, y);
     plane: (a, b, c), disparity ``a + b*x + c*y`` px at left-view px (x, y);
-    texture: (th, tw, 3) uint8 BGR source; tex_from_left: (2, 3) float64 affine map from
-    left-view px to texture px; colour: (3, 4) float32 colour transform applied to the sampled
+    texture: (th, tw, 3) uint8 BGR source; tex_from_left: (3, 3) float64 projective map from
+    left-view px to texture px (affine but for a ground plane); colour: (3, 4) float32 colour transform applied to the sampled
     texture (``cv2.transform``).
     """
 
@@ -267,6 +272,11 @@ def _rotation(angle: float) -> np.ndarray:
     return np.array([[cos, -sin], [sin, cos]])
 
 
+def _homogeneous(affine: np.ndarray) -> np.ndarray:
+    """(3, 3) float64 matrix of a (2, 3) affine map."""
+    return np.vstack([affine, [0.0, 0.0, 1.0]])
+
+
 def _texture_affine(
     rng: np.random.Generator, texture_shape: tuple[int, ...], scale: float, centre: np.ndarray
 ) -> np.ndarray:
@@ -304,18 +314,58 @@ def _layer_texture(
     rng: np.random.Generator, kind: str, centre: np.ndarray, extent_px: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """A texture of ``kind`` for a layer centred at left-view px ``centre`` spanning about
-    ``extent_px``: the (th, tw, 3) uint8 BGR source and its (2, 3) left-view -> texture affine map.
+    ``extent_px``: the (th, tw, 3) uint8 BGR source and its (3, 3) left-view -> texture affine map.
     Bank textures are magnified by a log-uniform 0.3-3x, read from the pyramid level that keeps
     the remaining minification near 1; flat textures are stretched over the layer."""
     if kind == "flat":
         texture = _flat_texture(rng)
-        return texture, _texture_affine(rng, texture.shape, max(extent_px, 8.0) / texture.shape[0], centre)
+        affine = _texture_affine(rng, texture.shape, max(extent_px, 8.0) / texture.shape[0], centre)
+        return texture, _homogeneous(affine)
     group = _bank_pyramids()[kind]
     pyramid = group[int(rng.integers(len(group)))]
     scale = _log_uniform(rng, *_SCALE_RANGE)
     level = int(np.clip(np.round(np.log2(1.0 / scale)), 0, len(pyramid) - 1))
     texture = pyramid[level]
-    return texture, _texture_affine(rng, texture.shape, scale * 2**level, centre)
+    return texture, _homogeneous(_texture_affine(rng, texture.shape, scale * 2**level, centre))
+
+
+def _ground_layer(
+    rng: np.random.Generator, canvas: tuple[int, int], width: int, bottom_disparity: float
+) -> _Layer | None:
+    """A textured ground plane seen in perspective, or None when its horizon leaves no room.
+
+    The horizon is at row ``y_h`` (possibly above the frame); the disparity grows linearly below
+    it, ``d = c * (y - y_h)``, reaching ``bottom_disparity`` px on the last row (``c`` at most
+    :data:`_MAX_GROUND_SLOPE`). The texture lies on the plane: a left pixel (x, y) maps to ground
+    coordinates ``(k * (x - cx) / (y - y_h), f * k / (y - y_h))`` (f: a random focal length in px),
+    so it is foreshortened towards the horizon. The mask covers the rows below the horizon; the
+    layers behind hide the ground where they are nearer (a wall standing on it).
+    """
+    height = canvas[0]
+    horizon = rng.uniform(-0.6, 0.5) * height
+    depth_rows = height - 1 - horizon
+    slope = min(bottom_disparity / depth_rows, _MAX_GROUND_SLOPE)
+    top = int(np.floor(horizon)) + 1
+    if top > height - 8:
+        return None
+    focal = rng.uniform(0.6, 1.5) * width
+    magnification = _log_uniform(rng, 0.5, 3.0)  # output px per texture px along the last row
+    kind = _choice(rng, {k: p for k, p in _KIND_PROBABILITIES.items() if k not in ("flat", "text")})
+    group = _bank_pyramids()[kind]
+    pyramid = group[int(rng.integers(len(group)))]
+    middle_rows = depth_rows / 2
+    across = depth_rows / magnification / middle_rows
+    minification = across * np.sqrt(focal / middle_rows)  # geometric mean of the two directions
+    level = int(np.clip(np.floor(np.log2(max(minification, 1.0))), 0, len(pyramid) - 1))
+    texture = pyramid[level]
+    k = depth_rows / magnification / 2**level
+    centre_x = rng.uniform(0.2, 0.8) * width
+    onto_plane = np.array([[k, 0.0, -k * centre_x], [0.0, 0.0, focal * k], [0.0, 1.0, -horizon]])
+    placement = _homogeneous(_texture_affine(rng, texture.shape, 1.0, np.zeros(2)))
+    top = max(top, 0)
+    mask = np.full((height - top, canvas[1]), 255, np.uint8)
+    plane = (-slope * horizon, 0.0, slope)
+    return _Layer(mask, (0, top), plane, texture, placement @ onto_plane, _random_colour_transform(rng, kind))
 
 
 def _shape_outline(rng: np.random.Generator, shape: str, centre: np.ndarray, size: float) -> np.ndarray:
@@ -426,7 +476,9 @@ def _make_layer(
 def _sample_scene(rng: np.random.Generator, height: int, width: int, max_disparity_px: float) -> list[_Layer]:
     """Back-to-front layers of a random scene with disparities in [0, s * max_disparity_px] px,
     s uniform in [0.15, 1]: a full-frame slanted background within the lowest 0-40% of that range,
-    then 7-19 foreground layers (random shapes, textures and planes) above the background.
+    in 40% of scenes a ground plane in front of it (:func:`_ground_layer`, reaching 40-100% of the
+    range on the last row), then 7-19 foreground layers (random shapes, textures and planes) above
+    the background.
 
     The left canvas is ``max_disparity_px + 2`` px wider than the frame, so every right-view pixel
     finds its left-view point (x = xr + d) on it."""
@@ -435,6 +487,10 @@ def _sample_scene(rng: np.random.Generator, height: int, width: int, max_dispari
     canvas = (height, width + int(np.ceil(max_disparity_px)) + 2)
     background_kind = _choice(rng, {k: p for k, p in _KIND_PROBABILITIES.items() if k != "flat"})
     layers = [_make_layer(rng, background_kind, np.full(canvas, 255, np.uint8), (0, 0), (0.0, background_max))]
+    if rng.random() < _GROUND_PROBABILITY:
+        ground = _ground_layer(rng, canvas, width, rng.uniform(0.4, 1.0) * scene_max)
+        if ground is not None:
+            layers.append(ground)
     for _ in range(int(rng.integers(_LAYER_COUNT_RANGE[0], _LAYER_COUNT_RANGE[1] + 1)) - 1):
         placed = _foreground_mask(rng, canvas, width)
         if placed is not None:
@@ -445,11 +501,6 @@ def _sample_scene(rng: np.random.Generator, height: int, width: int, max_dispari
 
 # ---------------------------------------------------------------------------------------------
 # Rendering
-
-
-def _homogeneous(affine: np.ndarray) -> np.ndarray:
-    """(3, 3) float64 matrix of a (2, 3) affine map."""
-    return np.vstack([affine, [0.0, 0.0, 1.0]])
 
 
 def _left_placement(layer: _Layer, height: int, width: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -507,14 +558,12 @@ def _composite(
     wins = cover & (disparity > depth_box)
     if not wins.any():
         return
-    tex_from_local = (_homogeneous(layer.tex_from_left) @ _homogeneous(left_from_local))[:2]
-    texture = cv2.warpAffine(
-        layer.texture,
-        tex_from_local,
-        size,
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REFLECT_101,
-    )
+    tex_from_local = layer.tex_from_left @ _homogeneous(left_from_local)
+    warp_options = {"flags": cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, "borderMode": cv2.BORDER_REFLECT_101}
+    if np.array_equal(tex_from_local[2], [0.0, 0.0, 1.0]):  # affine: warpAffine is several times faster
+        texture = cv2.warpAffine(layer.texture, tex_from_local[:2], size, **warp_options)
+    else:
+        texture = cv2.warpPerspective(layer.texture, tex_from_local, size, **warp_options)
     np.copyto(depth_box, disparity, where=wins)
     np.copyto(owner[y0:y1, x0:x1], index, where=wins)
     np.copyto(image[y0:y1, x0:x1], cv2.transform(texture, layer.colour), where=wins[:, :, None])
