@@ -20,6 +20,11 @@ Scores are taken over two sets of right-view pixels, both derived from the left 
   that touch the left or right image border (the scene there lies outside the left frame), and
   except pixels where a left pixel of unknown ground truth could land (its disparity taken
   anywhere between that of the known pixels bounding its run): those are ``uncertain``, in neither set.
+
+Per dataset, two aggregates of PSNR: the mean of the per-scene values, and the PSNR *over all the
+dataset's pixels* of the set (``psnr_*_pooled``: from the squared error summed over the scenes,
+so a scene counts by its pixels; a scene with a few dozen disoccluded pixels moves the mean as
+much as one with thousands, but not the pooled value).
 """
 
 import logging
@@ -49,6 +54,8 @@ PSNR_CAP_DB = 99.0
 METHODS = ("layered", "naive")
 #: Per-scene metrics that are averaged per dataset.
 MEAN_KEYS = ("psnr_covisible", "ssim_covisible", "psnr_disoccluded", "ssim_disoccluded", "ms")
+#: Pixel sets whose PSNR is also pooled over a dataset's pixels.
+PIXEL_SETS = ("covisible", "disoccluded")
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,10 @@ class RenderScore:
 
     disparity : ``gt`` or the stereo method's name
     psnr_* : dB over the pixel set (nan if the set is empty); ssim_* : mean of the SSIM map (7x7
-        window, all channels) over the set
+        window, all channels) over the set; mse_* : mean squared error over the set's pixels and
+        channels, grey levels squared (nan if empty)
     covisible_fraction, disoccluded_fraction : share of the right view's pixels in each set
+    covisible_pixels, disoccluded_pixels : pixel count of each set
     ms : wall time of the rendering in milliseconds
     """
 
@@ -73,6 +82,10 @@ class RenderScore:
     covisible_fraction: float
     disoccluded_fraction: float
     ms: float
+    mse_covisible: float
+    mse_disoccluded: float
+    covisible_pixels: int
+    disoccluded_pixels: int
 
 
 @dataclass(frozen=True)
@@ -84,13 +97,16 @@ class RenderEvalReport:
     stereo_bad2: dict[str, float]
 
     def means(self) -> dict[str, dict[str, dict[str, float]]]:
-        """{dataset: {"<disparity>/<method>": mean of each of :data:`MEAN_KEYS`, and ``scenes``}}."""
+        """{dataset: {"<disparity>/<method>": mean of each of :data:`MEAN_KEYS`, ``psnr_<set>_pooled``
+        for each of :data:`PIXEL_SETS` (dB over all the dataset's pixels of the set; nan if none),
+        and ``scenes``}}."""
         groups: dict[tuple[str, str], list[RenderScore]] = {}
         for score in self.scores:
             groups.setdefault((score.dataset, f"{score.disparity}/{score.method}"), []).append(score)
         table: dict[str, dict[str, dict[str, float]]] = {}
         for (dataset, key), scores in sorted(groups.items()):
             row = {name: float(np.nanmean([getattr(s, name) for s in scores])) for name in MEAN_KEYS}
+            row |= {f"psnr_{pixels}_pooled": pooled_psnr(scores, pixels) for pixels in PIXEL_SETS}
             table.setdefault(dataset, {})[key] = row | {"scenes": len(scores)}
         return table
 
@@ -105,12 +121,18 @@ class RenderEvalReport:
 
     def format_table(self) -> str:
         """Aligned text: one row per scene, disparity and method, then the per-dataset means."""
-        header = ("dataset", "scene", "disparity/method", "co-vis dB", "co-vis SSIM", "disocc dB", "disocc SSIM", "ms")
+        header = (
+            "dataset", "scene", "disparity/method", "co-vis dB", "co-vis SSIM", "disocc dB", "disocc SSIM", "ms",
+            "pooled co-vis dB", "pooled disocc dB",
+        )
         rows = [
-            (s.dataset, s.scene, f"{s.disparity}/{s.method}", *_cells(asdict(s))) for s in self.scores
+            (s.dataset, s.scene, f"{s.disparity}/{s.method}", *_cells(asdict(s)), "", "") for s in self.scores
         ]
         rows += [
-            (dataset, f"mean of {row['scenes']}", key, *_cells(row))
+            (
+                dataset, f"mean of {row['scenes']}", key, *_cells(row),
+                f"{row['psnr_covisible_pooled']:.2f}", f"{row['psnr_disoccluded_pooled']:.2f}",
+            )
             for dataset, table in self.means().items()
             for key, row in table.items()
         ]
@@ -193,17 +215,33 @@ def naive_forward_warp(image: np.ndarray, disparity: np.ndarray) -> np.ndarray:
     return np.where((source >= 0)[:, :, None], filled, 0).astype(np.uint8)
 
 
-def masked_scores(rendered: np.ndarray, truth: np.ndarray, mask: np.ndarray, ssim_map: np.ndarray) -> tuple[float, float]:
-    """PSNR (dB, peak 255, at most ``PSNR_CAP_DB``) and mean SSIM over ``mask``; (nan, nan) for an empty mask.
+def masked_scores(
+    rendered: np.ndarray, truth: np.ndarray, mask: np.ndarray, ssim_map: np.ndarray
+) -> tuple[float, float, float]:
+    """PSNR (dB, peak 255, at most ``PSNR_CAP_DB``), mean SSIM and mean squared error (grey levels
+    squared, over pixels and channels) over ``mask``; nan for each with an empty mask.
 
     rendered, truth : (H, W, 3) uint8; ssim_map : (H, W, 3) float from ``structural_similarity(full=True)``
     """
     if not mask.any():
-        return float("nan"), float("nan")
-    if np.array_equal(truth[mask], rendered[mask]):
-        return PSNR_CAP_DB, float(ssim_map[mask].mean())
+        return float("nan"), float("nan"), float("nan")
+    mse = float(np.mean((truth[mask].astype(np.float64) - rendered[mask].astype(np.float64)) ** 2))
+    if mse == 0.0:
+        return PSNR_CAP_DB, float(ssim_map[mask].mean()), 0.0
     psnr = peak_signal_noise_ratio(truth[mask], rendered[mask], data_range=255)
-    return float(min(psnr, PSNR_CAP_DB)), float(ssim_map[mask].mean())
+    return float(min(psnr, PSNR_CAP_DB)), float(ssim_map[mask].mean()), mse
+
+
+def pooled_psnr(scores: Sequence[RenderScore], pixels: str) -> float:
+    """PSNR (dB, peak 255, at most ``PSNR_CAP_DB``) over the union of the ``pixels`` set
+    (``covisible`` or ``disoccluded``) of ``scores``: each scene's mean squared error weighted by
+    its pixel count; nan if no scene has such pixels."""
+    counts = np.array([getattr(s, f"{pixels}_pixels") for s in scores], np.float64)
+    errors = np.array([getattr(s, f"mse_{pixels}") for s in scores], np.float64)
+    if counts.sum() == 0:
+        return float("nan")
+    mse = float(np.sum(np.where(counts > 0, errors * counts, 0.0)) / counts.sum())
+    return PSNR_CAP_DB if mse == 0.0 else float(min(10.0 * np.log10(255.0**2 / mse), PSNR_CAP_DB))
 
 
 def evaluate_render(
@@ -236,12 +274,13 @@ def evaluate_render(
                 rendered = renderers[method](left, disparity)
                 ms = 1000.0 * (time.perf_counter() - start)
                 _, ssim_map = structural_similarity(right, rendered, channel_axis=2, data_range=255, full=True)
-                psnr_c, ssim_c = masked_scores(rendered, right, covisible, ssim_map)
-                psnr_d, ssim_d = masked_scores(rendered, right, disoccluded, ssim_map)
+                psnr_c, ssim_c, mse_c = masked_scores(rendered, right, covisible, ssim_map)
+                psnr_d, ssim_d, mse_d = masked_scores(rendered, right, disoccluded, ssim_map)
                 scores.append(
                     RenderScore(
                         scene.dataset, scene.name, disparity_name, method, psnr_c, ssim_c, psnr_d, ssim_d,
                         float(covisible.mean()), float(disoccluded.mean()), ms,
+                        mse_c, mse_d, int(covisible.sum()), int(disoccluded.sum()),
                     )
                 )
         logger.debug("render eval on %s done", name)

@@ -86,7 +86,7 @@ def bench_stereo(
 ) -> dict[str, Any]:
     """Time the net and plain SGBM-3way on the same rectified pair; returns JSON-ready results.
 
-    weights : ONNX file of the net (None: the shipped ``models/weights/stereo_glass_v2.onnx``);
+    weights : ONNX file of the net (None: the shipped :data:`sensing.stereo.DEFAULT_NET_WEIGHTS`);
         a missing file raises :class:`sensing.errors.ConfigError` before anything is timed
     repeats : timed repeats (each times every method once), at least 1
     threads : CPU threads of both ONNX Runtime and OpenCV

@@ -10,8 +10,12 @@ import pytest
 
 from benchmarks.datasets import list_stereo_scenes
 from benchmarks.render_eval import (
+    RenderEvalReport,
+    RenderScore,
     evaluate_render,
+    masked_scores,
     naive_forward_warp,
+    pooled_psnr,
     right_view_visibility,
 )
 from sensing.cli import EXIT_INPUT, EXIT_OK, main
@@ -81,6 +85,39 @@ def test_naive_warp_is_exact_where_covisible():
     assert np.array_equal(naive[covisible], pair.right[covisible])
 
 
+def _score(scene: str, disoccluded_pixels: int, mse_disoccluded: float) -> RenderScore:
+    psnr = 10 * np.log10(255.0**2 / mse_disoccluded)
+    return RenderScore(
+        "set", scene, "gt", "layered", 40.0, 0.99, psnr, 0.5, 0.9, disoccluded_pixels / 1e4, 1.0,
+        255.0**2 * 1e-4, mse_disoccluded, 9000, disoccluded_pixels,
+    )
+
+
+def test_pooled_psnr_weights_scenes_by_their_pixels():
+    big, small = _score("big", 1000, 100.0), _score("small", 10, 1.0)
+    pooled = 10 * np.log10(255.0**2 / ((1000 * 100.0 + 10 * 1.0) / 1010))
+    assert pooled_psnr([big, small], "disoccluded") == pytest.approx(pooled)
+    means = RenderEvalReport([big, small], "sgbm", {}).means()["set"]["gt/layered"]
+    assert means["psnr_disoccluded_pooled"] == pytest.approx(pooled)
+    # The per-scene mean lets the 10-pixel scene pull the figure up by ~10 dB.
+    assert means["psnr_disoccluded"] == pytest.approx((big.psnr_disoccluded + small.psnr_disoccluded) / 2)
+    assert means["psnr_disoccluded"] > pooled + 9
+    assert means["psnr_covisible_pooled"] == pytest.approx(40.0)
+    assert np.isnan(pooled_psnr([_score("none", 0, 1.0)], "disoccluded"))
+
+
+def test_masked_scores_mse_matches_psnr():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    rendered = np.clip(truth.astype(int) + rng.integers(-9, 10, truth.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros((20, 30), bool)
+    mask[5:15, 10:20] = True
+    psnr, _, mse = masked_scores(rendered, truth, mask, np.ones((20, 30, 3)))
+    assert mse > 0 and psnr == pytest.approx(10 * np.log10(255.0**2 / mse))
+    assert masked_scores(truth, truth, mask, np.ones((20, 30, 3)))[2] == 0.0
+    assert all(np.isnan(v) for v in masked_scores(rendered, truth, np.zeros_like(mask), np.ones((20, 30, 3))))
+
+
 def test_evaluate_render_scores_both_methods_and_disparities(data_root):
     seen = []
     report = evaluate_render(list_stereo_scenes(data_root), on_scene=seen.append)
@@ -92,6 +129,10 @@ def test_evaluate_render_scores_both_methods_and_disparities(data_root):
     assert 0 < gt_layered.disoccluded_fraction < 0.05
     payload = json.loads(json.dumps(report.to_dict()))
     assert payload["datasets"]["synthetic"]["gt/layered"]["scenes"] == 1
+    # One scene: the pooled PSNR is that scene's.
+    pooled = payload["datasets"]["synthetic"]["gt/layered"]["psnr_disoccluded_pooled"]
+    assert pooled == pytest.approx(gt_layered.psnr_disoccluded)
+    assert gt_layered.disoccluded_pixels == round(gt_layered.disoccluded_fraction * 240 * 320)
     assert "synthetic/square" in payload["stereo_bad2"]
     assert "mean of 1" in report.format_table()
 
