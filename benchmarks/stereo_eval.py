@@ -172,16 +172,20 @@ def evaluate_methods(
     datasets: Sequence[str] | None,
     methods: Sequence[str],
     *,
+    net_weights: str | os.PathLike | None = None,
     on_scene: Callable[[SceneScore], None] | None = None,
 ) -> list[StereoEvalReport]:
     """Evaluate each registered matcher in ``methods`` (default parameters) on the data under ``root``.
 
-    ``datasets`` as in :func:`list_stereo_scenes` (None = all). Returns one report per method.
+    ``datasets`` as in :func:`list_stereo_scenes` (None = all); ``net_weights``: ONNX weights for
+    the ``net`` method instead of the shipped ones (e.g. a candidate from training). Returns one
+    report per method.
     """
     scenes = list_stereo_scenes(root, datasets)
     reports = []
     for name in methods:
-        matcher = build_matcher(name)
+        params = {"weights": str(net_weights)} if name == "net" and net_weights is not None else {}
+        matcher = build_matcher(name, **params)
         report = evaluate_stereo(scenes, _match_fn(matcher), method=name, on_scene=on_scene)
         info = getattr(matcher, "properties", {}).get("info", {})
         reports.append(replace(report, trained_on=tuple(info.get("train_scenes", [])), weights=info.get("name")))

@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sensing.errors import GlassdepthError
+from sensing.errors import ConfigError, GlassdepthError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_STOPPED = 0, 1, 2, 3
 EXIT_DRIFTED, EXIT_INCONSISTENT = 4, 5
@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     eval_stereo.add_argument("--data", type=Path, required=True, help="data root holding stereo/<dataset>/<scene>")
     eval_stereo.add_argument("--datasets", help="comma-separated datasets (default: all)")
     eval_stereo.add_argument("--method", default="sgbm", help="comma-separated stereo methods (default sgbm)")
+    eval_stereo.add_argument("--weights", type=Path, help="ONNX weights of the net method (default: the shipped ones)")
     eval_stereo.add_argument("--out", type=Path, help=f"JSON to write (default {DEFAULT_RESULTS}/eval_stereo_<methods>.json)")
     eval_stereo.set_defaults(handler=_eval_stereo)
     eval_mono = eval_commands.add_parser(
@@ -301,10 +302,12 @@ def _eval_stereo(args: argparse.Namespace) -> int:
     from sensing.fileio import write_json_atomic
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    if args.weights is not None and "net" not in methods:
+        raise ConfigError("--weights applies to the net method: add net to --method")
     datasets = args.datasets.split(",") if args.datasets else None
     scenes = list_stereo_scenes(args.data, datasets)
     with _progress(len(scenes) * len(methods), label=lambda score: f"{score.dataset}/{score.scene}") as progress:
-        reports = evaluate_methods(args.data, datasets, methods, on_scene=progress)
+        reports = evaluate_methods(args.data, datasets, methods, net_weights=args.weights, on_scene=progress)
     for report in reports:
         print(f"\n{report.method}\n{report.format_table()}")
     comparison = compare_bad2(reports)

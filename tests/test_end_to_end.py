@@ -210,6 +210,24 @@ def test_eval_stereo_command_writes_results(tmp_path, capsys):
     assert main(["eval", "stereo", "--data", str(tmp_path / "nowhere")]) == EXIT_INPUT
 
 
+@pytest.mark.shared_data
+def test_eval_stereo_command_takes_candidate_net_weights(tmp_path, capsys):
+    if not (default_data_root() / "stereo").is_dir():
+        pytest.skip(f"shared stereo data not found at {default_data_root()}")
+    data = ["--data", str(default_data_root()), "--datasets", "middlebury2001"]
+    # The v1 weights (a warm start kept in the repository) are not the shipped default.
+    weights = Path(__file__).resolve().parent.parent / "models" / "weights" / "stereo_glass_v1.onnx"
+    out = tmp_path / "eval.json"
+    assert main(["eval", "stereo", *data, "--method", "net", "--weights", str(weights), "--out", str(out)]) == EXIT_OK
+    report = json.loads(out.read_text())["reports"][0]
+    assert report["weights"] == "stereo_glass_v1" and report["datasets"]["middlebury2001"]["scenes"] == 2
+    capsys.readouterr()
+    assert main(["eval", "stereo", *data, "--method", "net", "--weights", str(tmp_path / "none.onnx")]) == EXIT_INPUT
+    assert "weights not found" in capsys.readouterr().err
+    assert main(["eval", "stereo", *data, "--method", "sgbm", "--weights", str(weights)]) == EXIT_INPUT
+    assert "--weights applies to the net method" in capsys.readouterr().err
+
+
 def test_config_errors_are_user_errors(demo_capture, tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("stereo:\n  methd: sgbm\n")
