@@ -151,8 +151,9 @@ def cut_layers(
         background = (filled[ys, xs] + 0.5 * threshold[ys, xs])[nearest]
         reach = (jump_up[ys, xs] * max_shift + margin_px)[nearest]
         hidden = (filled > background) & (distance <= 2 * reach + margin_px)
-        # The far-side edge pixels themselves often mix in foreground colour: fill them too.
-        hidden |= far_side & cv2.dilate(hidden.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        # The far-side edge pixels stay context: also filling them (against foreground colour mixed
+        # into them) scored lower on the tuning scenes, Middlebury 2001/2003 and MiddEval3 (up to
+        # 0.4 dB disoccluded, 0.3 dB co-visible PSNR; Middlebury 2006 is kept for evaluation).
         band = np.where(hidden, np.clip(reach - distance + 0.5, 0.0, 1.0), 0.0).astype(np.float32)
         ceiling = np.where(hidden, background, np.inf).astype(np.float32)
     return DepthCut(filled, near_side & ~far_side, hidden, band, ceiling, float(max_shift))
