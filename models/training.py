@@ -34,10 +34,13 @@ def read_training_yaml(path: str | Path, config_class: type, overrides: dict[str
 
 
 def check_training_config(config: Any, stride: int) -> None:
-    """Checks both training configs share: crops on the network's stride, and real scenes to draw
-    from when not every sample is procedural."""
+    """Checks both training configs share: crops on the network's stride, every ``*_fraction``
+    setting a share in [0, 1], and real scenes to draw from when not every sample is procedural."""
     if any(size % stride for size in config.crop_hw):
         raise ValueError(f"crop_hw must be multiples of {stride}, got {config.crop_hw}")
+    for setting in fields(config):
+        if setting.name.endswith("_fraction") and not 0.0 <= getattr(config, setting.name) <= 1.0:
+            raise ValueError(f"{setting.name} must be in [0, 1], got {getattr(config, setting.name)}")
     if config.synthetic_fraction < 1.0 and not config.train_scenes:
         raise ValueError("synthetic_fraction < 1 needs train_scenes")
 

@@ -150,6 +150,26 @@ def test_photometric_differences_change_each_view_but_keep_the_content():
     assert np.median(correlations) > 0.9  # gain, gamma, vignetting and noise; a specular blob may lower one
 
 
+def test_some_pairs_come_from_monochrome_cameras():
+    plain = _pair(5, photometric=False)
+    grey_pairs = 0
+    for seed in range(100):
+        left, right = photometric_differences(
+            np.random.default_rng(seed), plain.left, plain.right, grey_probability=0.15
+        )
+        grey_left, grey_right = (
+            np.array_equal(view[:, :, 0], view[:, :, 1]) and np.array_equal(view[:, :, 1], view[:, :, 2])
+            for view in (left, right)
+        )
+        assert grey_left == grey_right  # both cameras of a rig are of one kind
+        grey_pairs += grey_left
+    assert 5 <= grey_pairs <= 30  # 15% expected
+    # Off by default: no pair is grey.
+    for seed in range(20):
+        left, _ = photometric_differences(np.random.default_rng(seed), plain.left, plain.right)
+        assert not np.array_equal(left[:, :, 0], left[:, :, 1])
+
+
 def test_bad_arguments_are_rejected():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError):

@@ -36,3 +36,9 @@ def test_other_seed_other_weights(tmp_path):
     weights_a = next(iter(model_a.state_dict().values())).numpy()
     weights_c = next(iter(model_c.state_dict().values())).numpy()
     assert not np.array_equal(weights_a, weights_c)
+
+
+def test_config_rejects_fractions_outside_0_1():
+    for setting in ("grey_fraction", "mirror_fraction", "synthetic_fraction"):
+        with pytest.raises(ValueError, match=f"{setting} must be in \\[0, 1\\]"):
+            TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: 1.5})

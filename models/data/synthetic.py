@@ -672,14 +672,16 @@ def _shift_rows(image: np.ndarray, shift_px: float) -> np.ndarray:
 
 
 def photometric_differences(
-    rng: np.random.Generator, left: np.ndarray, right: np.ndarray
+    rng: np.random.Generator, left: np.ndarray, right: np.ndarray, *, grey_probability: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Independent camera effects on a rendered (H, W, 3) uint8 BGR pair, returning new arrays.
 
     Per view: gain 0.8-1.2, colour gains ±5%, gamma 0.8-1.25, vignetting up to 25%, Gaussian noise
     sigma 0-4 grey levels. Sometimes: a Gaussian blur (sigma 0-1 px) on one view (30% of pairs),
-    bright specular blobs in one view (10%). Always: the right view shifted vertically by up to
-    ±0.5 px (residual rectification error; the left ground truth is unchanged).
+    bright specular blobs in one view (10%), and with ``grey_probability`` both views turned grey
+    (monochrome cameras, as ETH3D's and smart glasses' tracking cameras are; three equal channels).
+    Always: the right view shifted vertically by up to ±0.5 px (residual rectification error; the
+    left ground truth is unchanged).
     """
     views = [left, right]
     if rng.random() < 0.3:
@@ -687,10 +689,14 @@ def photometric_differences(
         views[blurred] = cv2.GaussianBlur(views[blurred], (0, 0), rng.uniform(0.05, 1.0))
     views[1] = _shift_rows(views[1], rng.uniform(-0.5, 0.5))
     specular = int(rng.integers(2)) if rng.random() < 0.1 else -1
-    return (
+    responses = (
         _camera_response(rng, views[0], specular=specular == 0),
         _camera_response(rng, views[1], specular=specular == 1),
     )
+    if grey_probability > 0 and rng.random() < grey_probability:
+        grey = [cv2.cvtColor(cv2.cvtColor(view, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for view in responses]
+        return grey[0], grey[1]
+    return responses
 
 
 # ---------------------------------------------------------------------------------------------
@@ -698,19 +704,29 @@ def photometric_differences(
 
 
 def random_stereo_pair(
-    rng: np.random.Generator, *, height: int, width: int, max_disparity_px: float, photometric: bool = True
+    rng: np.random.Generator,
+    *,
+    height: int,
+    width: int,
+    max_disparity_px: float,
+    photometric: bool = True,
+    grey_probability: float = 0.0,
 ) -> StereoSample:
     """A random procedural rectified stereo pair with exact left-view disparity.
 
     8-20 textured layers (see the module docstring) with disparities in
     [0, s * ``max_disparity_px``] px, s uniform in [0.15, 1]; with ``photometric`` the views then
-    get independent camera effects (:func:`photometric_differences`). ``disparity`` is 0 where
+    get independent camera effects (:func:`photometric_differences`, which turns both grey with
+    ``grey_probability``). ``disparity`` is 0 where
     ``valid`` is False. Deterministic given the state of ``rng``.
     """
     if height < 1 or width < 1 or not max_disparity_px > 0:
         raise ValueError(f"need a positive size and max_disparity_px, got {height}x{width}, {max_disparity_px}")
     views = _render_views(_sample_scene(rng, height, width, max_disparity_px), height, width)
-    left, right = photometric_differences(rng, views.left, views.right) if photometric else (views.left, views.right)
+    if photometric:
+        left, right = photometric_differences(rng, views.left, views.right, grey_probability=grey_probability)
+    else:
+        left, right = views.left, views.right
     valid = views.left_layer >= 0
     disparity = np.where(valid, np.clip(views.disparity, 0.0, max_disparity_px), 0.0).astype(np.float32)
     return StereoSample(left, right, disparity, valid)
