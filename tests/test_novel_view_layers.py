@@ -6,6 +6,7 @@ from synthetic import FOREGROUND_RECT_XYXY, make_layered_pair
 
 from sensing.errors import InputError, ShapeError
 from sensing.novel_view.fill import (
+    background_sources_in_row,
     fill_background,
     nearest_background_in_row,
     push_pull_fill,
@@ -131,6 +132,25 @@ def test_fill_background_and_row_source():
     assert (source[Y0 + 1, X1 - 4 : X1] == X1).all()  # the far side (right of the square)
     assert (source[0, X1 - 4 : X1] == X1 - 5).all()  # both sides far: the left one (tie)
     assert (source[~unknown] == np.nonzero(~unknown)[1]).all()
+
+
+def test_sparse_row_sources_match_the_dense_ones_brute_force():
+    rng = np.random.default_rng(3)
+    disparity = rng.integers(0, 4, (12, 9)).astype(np.float32)
+    known = rng.random((12, 9)) > 0.4
+    known[0] = False  # a row with no known pixel
+    known[1] = True  # a row with no unknown pixel
+    unknown_at, source = background_sources_in_row(disparity, known)
+    assert np.array_equal(unknown_at, np.flatnonzero(~known))
+    dense = nearest_background_in_row(disparity, known)
+    assert np.array_equal(dense.ravel()[unknown_at], source)
+    for index, column in zip(unknown_at, source):
+        y, x = divmod(int(index), known.shape[1])
+        left = [c for c in range(x) if known[y, c]]
+        right = [c for c in range(x + 1, known.shape[1]) if known[y, c]]
+        sides = ([left[-1]] if left else []) + ([right[0]] if right else [])
+        expected = min(sides, key=lambda c: (disparity[y, c], c)) if sides else -1
+        assert column == expected
 
 
 def test_row_source_takes_the_nearest_side_not_nearer_than_the_ceiling():

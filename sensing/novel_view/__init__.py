@@ -1,6 +1,7 @@
 """Novel-view synthesis: the parallax "3D photo" from an image and its relative disparity."""
 
 from sensing.novel_view.fill import (
+    background_sources_in_row,
     fill_background,
     nearest_background_in_row,
     push_pull_fill,
@@ -36,6 +37,7 @@ __all__ = [
     "LayerRenderer",
     "LayeredDepthImage",
     "Photo3D",
+    "background_sources_in_row",
     "camera_path",
     "cut_layers",
     "fill_background",

@@ -198,28 +198,75 @@ def nearest_background_in_row(disparity: np.ndarray, known: np.ndarray) -> np.nd
     known : (H, W) bool
     Returns
     -------
-    (H, W) int column: the pixel itself where known; else the nearer of the closest known pixels to
-    the left and right whose disparity is smaller (on a tie, the left one), the only one where one
-    side has none, -1 in rows with no known pixel.
+    (H, W) int32 column: the pixel itself where known; else the nearer of the closest known pixels
+    to the left and right whose disparity is smaller (on a tie, the left one), the only one where
+    one side has none, -1 in rows with no known pixel.
     """
-    left, right, disparity_left, disparity_right = _row_neighbours(disparity, known)
+    unknown_at, source = background_sources_in_row(disparity, known)
+    height, width = known.shape
+    columns = np.broadcast_to(np.arange(width, dtype=np.int32), (height, width)).copy()
+    columns.ravel()[unknown_at] = source
+    return columns
+
+
+def background_sources_in_row(disparity: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_background_in_row` at the unknown pixels only, for sparse holes.
+
+    Returns
+    -------
+    (N,) int64 flat indices of the unknown pixels in raster order, and (N,) int64 their source
+    columns (-1 in rows with no known pixel). The cost follows the number of unknown pixels.
+    """
+    check_shape(disparity, ["H", "W"], name="disparity")
+    check_shape(known, [*disparity.shape], name="known")
+    width = known.shape[1]
+    unknown_at, left, right = _unknown_row_neighbours(known)
+    row = unknown_at // width
+    disparity_left = _disparity_at(disparity, row, left)
+    disparity_right = _disparity_at(disparity, row, right)
     source = np.where(disparity_left <= disparity_right, left, right)
-    return np.where(source >= known.shape[1], -1, source)
+    return unknown_at, np.where(source >= width, -1, source)
 
 
 def _row_neighbours(disparity: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Columns of the closest known pixel at or left of / right of every pixel in its row (-1 / W
-    where none) and their disparities (``inf`` where none)."""
+    """Columns (H, W) int32 of the closest known pixel at or left of / right of every pixel in its
+    row (-1 / W where none) and their disparities (``inf`` where none)."""
     check_shape(disparity, ["H", "W"], name="disparity")
     check_shape(known, [*disparity.shape], name="known")
     height, width = known.shape
-    columns = np.arange(width, dtype=np.int32)[None, :]
-    left = np.maximum.accumulate(np.where(known, columns, -1), axis=1)
-    right = np.minimum.accumulate(np.where(known, columns, width)[:, ::-1], axis=1)[:, ::-1]
-    rows = np.arange(height)[:, None]
-    disparity_left = np.where(left >= 0, disparity[rows, np.clip(left, 0, width - 1)], np.inf)
-    disparity_right = np.where(right < width, disparity[rows, np.clip(right, 0, width - 1)], np.inf)
+    unknown_at, left_of_unknown, right_of_unknown = _unknown_row_neighbours(known)
+    row = unknown_at // width
+    left = np.broadcast_to(np.arange(width, dtype=np.int32), (height, width)).copy()
+    right = left.copy()
+    left.ravel()[unknown_at] = left_of_unknown
+    right.ravel()[unknown_at] = right_of_unknown
+    disparity_left = np.where(known, disparity, np.inf)
+    disparity_right = disparity_left.copy()
+    disparity_left.ravel()[unknown_at] = _disparity_at(disparity, row, left_of_unknown)
+    disparity_right.ravel()[unknown_at] = _disparity_at(disparity, row, right_of_unknown)
     return left, right, disparity_left, disparity_right
+
+
+def _unknown_row_neighbours(known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N,) flat indices of the unknown pixels of (H, W) bool ``known`` in raster order, and the
+    (N,) columns of the closest known pixel left of / right of each in its row (-1 / W where none),
+    found from the runs of unknown pixels (no full-image index arrays)."""
+    width = known.shape[1]
+    unknown = ~known
+    first = unknown.copy()
+    first[:, 1:] &= known[:, :-1]
+    last = unknown.copy()
+    last[:, :-1] &= known[:, 1:]
+    unknown_at = np.flatnonzero(unknown)
+    first_at, last_at = np.flatnonzero(first), np.flatnonzero(last)
+    run = np.searchsorted(first_at, unknown_at, side="right") - 1
+    return unknown_at, first_at[run] % width - 1, last_at[run] % width + 1
+
+
+def _disparity_at(disparity: np.ndarray, row: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """``disparity[row, column]`` where the column is inside the image, ``inf`` elsewhere."""
+    inside = (column >= 0) & (column < disparity.shape[1])
+    return np.where(inside, disparity[row, np.clip(column, 0, disparity.shape[1] - 1)], np.inf)
 
 
 def _pull(

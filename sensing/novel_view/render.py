@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from sensing.errors import ConfigError
-from sensing.novel_view.fill import nearest_background_in_row
+from sensing.novel_view.fill import background_sources_in_row
 from sensing.novel_view.types import CameraPose, ImageLayer, LayeredDepthImage
 
 #: Plain fixed-point iterations per layer and frame (they pick the nearest surface's basin) ...
@@ -156,37 +156,39 @@ class LayerRenderer:
         d = cv2.remap(splat, self._cell_map_x, self._cell_map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
         map_x = np.empty((height, width), np.float32)
         map_y = np.empty((height, width), np.float32)
+        # Every per-iteration array lives in a buffer allocated once per layer and frame.
+        sampled, residual, residual_before, previous, step, limit = (np.empty((height, width), np.float32) for _ in range(6))
+        unchanged = np.empty((height, width), bool)
 
         def sample(d: np.ndarray) -> np.ndarray:
             _source(d, ax, bx, map_x)
             _source(d, ay, by, map_y)
-            return cv2.remap(layer.disparity, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+            return cv2.remap(layer.disparity, map_x, map_y, cv2.INTER_NEAREST, dst=sampled, borderMode=cv2.BORDER_REPLICATE)
 
-        previous = residual_before = None
-        step = np.empty((height, width), np.float32)
-        limit = np.empty((height, width), np.float32)
         fixed_point = max(1, self.fixed_point_iterations - plate)
         secant = max(0, self.secant_iterations - plate)
         for index in range(fixed_point + secant):
-            residual = sample(d)
-            residual -= d
+            np.subtract(sample(d), d, out=residual)
             if index < fixed_point:
-                step[...] = residual
+                np.copyto(step, residual)
             else:
                 # Secant on h(d) = D(A + B d) - d: step = -h (d - d') / (h - h'), at most 4 |h|;
                 # a plain fixed-point step where h did not change.
                 np.subtract(previous, d, out=step)
                 step *= residual
-                denominator = residual - residual_before
-                np.divide(step, denominator, out=step, where=denominator != 0)
-                np.copyto(step, residual, where=denominator == 0)
+                np.subtract(residual, residual_before, out=limit)
+                np.equal(limit, 0, out=unchanged)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    np.divide(step, limit, out=step)
+                np.copyto(step, residual, where=unchanged)
                 np.abs(residual, out=limit)
                 limit *= 4.0
                 np.minimum(step, limit, out=step)
                 np.negative(limit, out=limit)
                 np.maximum(step, limit, out=step)
-            previous, residual_before = d, residual
-            d = d + step
+            np.copyto(previous, d)
+            residual, residual_before = residual_before, residual
+            d += step
         sampled = sample(d)
         # Residual: how far the source position is from consistent, in px.
         miss = np.abs(sampled - d)
@@ -298,8 +300,8 @@ def _composite(warped: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> n
 
 def _fill_holes_from_row_background(image: np.ndarray, holes: np.ndarray, disparity: np.ndarray) -> None:
     """In place: each hole pixel takes the nearest non-hole pixel of its row on the background side."""
-    rows = np.flatnonzero(holes.any(axis=1))
-    sub_holes = holes[rows]
-    source = nearest_background_in_row(disparity[rows], ~sub_holes)
-    ys, xs = np.nonzero(sub_holes & (source >= 0))
-    image[rows[ys], xs] = image[rows[ys], source[ys, xs]]
+    hole_at, source = background_sources_in_row(disparity, ~holes)
+    found = source >= 0
+    hole_at, source = hole_at[found], source[found]
+    rows, columns = np.divmod(hole_at, holes.shape[1])
+    image[rows, columns] = image[rows, source]
