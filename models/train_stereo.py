@@ -198,8 +198,8 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         f"- {100 * (1 - config.synthetic_fraction):.0f}% random crops (rescaled {config.real_scale_range[0]}-{config.real_scale_range[1]}x, flipped upside down"
         + (f"; {100 * config.mirror_fraction:.0f}% of them from the mirrored pair where the right view's disparity is published" if config.mirror_fraction else "")
         + ") of these real scenes:",
-        *([f"- {100 * config.grey_fraction:.0f}% of all pairs, procedural and real, turned grey (monochrome cameras)."] if config.grey_fraction else []),
         *[f"  - {name}" for name in config.train_scenes],
+        *([f"- {100 * config.grey_fraction:.0f}% of all pairs, procedural and real, turned grey (monochrome cameras)."] if config.grey_fraction else []),
         "- Never trained on: middeval3Q, eth3d, kitti2012, kitti2015 and the other Middlebury 2006 scenes.",
         "",
         "## Validation during training (held out; monitoring only)",
