@@ -6,7 +6,9 @@ Two fills, both O(H*W) and free of iteration (:func:`fill_background` blends the
   known pixels only; unknown pixels take the blend of the finest levels that hold known pixels, so
   the fill is sharp next to the known region and smooth far from it. Known pixels keep their value.
 * :func:`nearest_background_in_row` — for each unknown pixel, the nearest known pixel in its row on
-  the side whose disparity is smaller (the background). The naive DIBR hole filler.
+  the side whose disparity is smaller (the background). The naive DIBR hole filler;
+  :func:`background_sources_in_row` gives the same at the unknown pixels only, at a cost that
+  follows their number (the renderer's per-frame holes).
 
 :func:`fill_background` fills the background plate of a layered depth image with the first, blended
 with a row source (:func:`row_source_in_row`: the nearest known pixel of the row that is not nearer
