@@ -2,9 +2,11 @@
 and metrics? ``python -m models.compare_runs RUN_A.pt RUN_B.pt [--out FILE.json]``.
 
 A run is its ``<name>.pt`` checkpoint with the ``<name>.json`` summary the training command writes
-beside it (models/train_stereo.py, models/train_mono.py). The comparison lists, per tensor kind,
-the largest absolute difference of the weights and, for every validation metric the two histories
-share, the largest absolute difference over the validation steps, plus the run times.
+beside it (models/train_stereo.py, models/train_mono.py). Runs must share their config except for
+the :data:`EXECUTION_SETTINGS`. The comparison gives how many weight tensors are bit-identical and
+the largest absolute and relative difference, for every validation metric the two histories share
+the largest absolute difference over the validation steps, the run times and the execution
+settings that differ.
 """
 
 import argparse
@@ -18,6 +20,11 @@ import numpy as np
 
 from models.training import read_checkpoint
 from sensing.fileio import write_json_atomic
+
+#: Config settings that say where and how a run executes, not what it trains: runs may differ in
+#: them (that is what a reproduction on other hardware checks), and a setting absent from an
+#: older run's record counts as a difference of this kind.
+EXECUTION_SETTINGS = ("device", "data_workers", "threads", "data_root")
 
 
 def compare_weights(state_a: dict[str, Any], state_b: dict[str, Any]) -> dict[str, Any]:
@@ -74,14 +81,17 @@ def compare_runs(checkpoint_a: str | Path, checkpoint_b: str | Path) -> dict[str
     """Weights (:func:`compare_weights`), validation history (:func:`compare_histories`) and run
     times of two runs, each a ``<name>.pt`` with its ``<name>.json`` summary beside it."""
     summaries = [json.loads(Path(path).with_suffix(".json").read_text()) for path in (checkpoint_a, checkpoint_b)]
-    if summaries[0].get("config") != summaries[1].get("config"):
-        differing = sorted(k for k in summaries[0]["config"] if summaries[0]["config"].get(k) != summaries[1]["config"].get(k))
-        raise ValueError(f"the runs have different configs (differing keys: {differing}); nothing to reproduce")
+    configs = [summary.get("config", {}) for summary in summaries]
+    differing = sorted(key for key in set(configs[0]) | set(configs[1]) if configs[0].get(key) != configs[1].get(key))
+    recipe = [key for key in differing if key not in EXECUTION_SETTINGS]
+    if recipe:
+        raise ValueError(f"the runs have different configs (differing keys: {recipe}); nothing to reproduce")
     weights = compare_weights(read_checkpoint(checkpoint_a)["state_dict"], read_checkpoint(checkpoint_b)["state_dict"])
     return {
         "runs": [str(checkpoint_a), str(checkpoint_b)],
         "name": summaries[0].get("name"),
         "minutes": [summaries[0].get("minutes"), summaries[1].get("minutes")],
+        "execution_differences": {key: [configs[0].get(key), configs[1].get(key)] for key in differing},
         "weights": weights,
         "validation": compare_histories(summaries[0]["history"], summaries[1]["history"]),
     }
@@ -94,6 +104,7 @@ def format_comparison(result: dict[str, Any]) -> str:
         f"{result['name']}: {weights['identical']} of {weights['tensors']} tensors bit-identical, "
         f"max |difference| {weights['max_abs_difference']:.3g} (relative {weights['max_relative_difference']:.3g})",
         "run time: " + " / ".join(f"{m:.1f} min" for m in result["minutes"] if m is not None and math.isfinite(m)),
+        *[f"  {key}: {a} / {b}" for key, (a, b) in result["execution_differences"].items()],
     ]
     for name, values in result["validation"]["metrics"].items():
         lines.append(

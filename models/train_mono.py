@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from benchmarks.datasets import default_data_root
 from benchmarks.metrics import relative_depth_errors
@@ -30,10 +30,13 @@ from models.train_stereo import image_tensor
 from models.training import (
     REPO_ROOT,
     check_training_config,
+    device_description,
     optimise,
     read_checkpoint,
     read_training_yaml,
     save_weights,
+    training_device,
+    training_loader,
     training_main,
 )
 from sensing.fileio import write_bytes_atomic, write_json_atomic
@@ -67,6 +70,8 @@ class MonoTrainConfig:
     train_scenes: list[str] = field(default_factory=list)
     validation_scenes: list[str] = field(default_factory=list)
     data_root: str | None = None
+    device: str = "cpu"
+    data_workers: int = 1
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "MonoTrainConfig":
@@ -111,9 +116,10 @@ class TrainingViews(IterableDataset):
 def predict(model: GlassMonoNet, image: np.ndarray) -> np.ndarray:
     """Relative disparity (H, W) float32 in [0, 1] of a uint8 BGR image, with the PyTorch model
     (the image is resized to the inference long side, as the runtime does)."""
-    feed = torch.from_numpy(mono_network_input(image, long_side_px=INFERENCE_LONG_SIDE_PX, stride=STRIDE))
+    device = next(model.parameters()).device
+    feed = torch.from_numpy(mono_network_input(image, long_side_px=INFERENCE_LONG_SIDE_PX, stride=STRIDE)).to(device)
     with torch.no_grad():
-        output = model.eval()(feed).numpy()
+        output = model.eval()(feed).cpu().numpy()
     return normalised_output(output, image.shape[:2], INFERENCE_LONG_SIDE_PX)
 
 
@@ -163,7 +169,7 @@ def model_card(config: MonoTrainConfig, summary: dict[str, Any]) -> str:
         f"| input | long side {INFERENCE_LONG_SIDE_PX} px, padded to multiples of {STRIDE} |",
         f"| ONNX size | {summary['onnx_bytes'] / 1e6:.2f} MB |",
         f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]} |",
-        f"| training time | {summary['minutes']:.1f} min on {config.threads} CPU threads |",
+        f"| training time | {summary['minutes']:.1f} min on {summary.get('trained_on', f'{config.threads} CPU threads')} |",
         f"| seed | {config.seed} |",
         "",
         "## Data",
@@ -208,13 +214,14 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
     synthetic_val = [random_mono_scene(val_rng, height=val_h, width=val_w) for _ in range(config.synthetic_validation_scenes)]
 
     model = GlassMonoNet(config.model)
-    loader = DataLoader(TrainingViews(config, views), batch_size=config.batch_size, num_workers=1, persistent_workers=True)
+    device = training_device(config.device)
+    loader = training_loader(TrainingViews(config, views), config.batch_size, config.data_workers, device)
     history, minutes = optimise(
         model, loader,
         lambda batch: mono_loss(model.forward_raw(batch[0]), *batch[1:], gradient_weight=config.gradient_weight),
         lambda: validate(model, synthetic_val, held_out),
         name=config.name, steps=config.steps, learning_rate=config.learning_rate, weight_decay=config.weight_decay,
-        validate_every=config.validate_every, shown=("ssi", "gradient"), progress=progress,
+        validate_every=config.validate_every, device=device, shown=("ssi", "gradient"), progress=progress,
     )
 
     metadata = {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps}
@@ -225,6 +232,7 @@ def train(config: MonoTrainConfig, out_dir: Path, *, progress: bool = True) -> d
         "gmacs_384x288": count_macs(model, 288, 384, views=1) / 1e9,
         "onnx_bytes": onnx_path.stat().st_size,
         "minutes": minutes,
+        "trained_on": device_description(device, config.threads),
         "config": config.to_dict(),
         "history": history,
     }

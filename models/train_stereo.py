@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from benchmarks.datasets import default_data_root
 from benchmarks.metrics import bad_pixel_rate, end_point_error
@@ -31,10 +31,13 @@ from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
 from models.training import (
     REPO_ROOT,
     check_training_config,
+    device_description,
     optimise,
     read_checkpoint,
     read_training_yaml,
     save_weights,
+    training_device,
+    training_loader,
     training_main,
     warm_start,
 )
@@ -70,6 +73,8 @@ class TrainConfig:
     init_weights: str | None = None
     mirror_fraction: float = 0.0
     grey_fraction: float = 0.0
+    device: str = "cpu"
+    data_workers: int = 1
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
@@ -135,9 +140,10 @@ def predict(model: GlassStereoNet, left: np.ndarray, right: np.ndarray) -> np.nd
     """Disparity (H, W) float32 px of a uint8 BGR pair of any size, with the PyTorch model."""
     padded_left, size = pad_to_stride(left, STRIDE)
     padded_right, _ = pad_to_stride(right, STRIDE)
+    device = next(model.parameters()).device
     with torch.no_grad():
-        disparity, _ = model.eval()(image_tensor(padded_left), image_tensor(padded_right))
-    return disparity[0, 0, : size[0], : size[1]].numpy()
+        disparity, _ = model.eval()(image_tensor(padded_left).to(device), image_tensor(padded_right).to(device))
+    return disparity[0, 0, : size[0], : size[1]].cpu().numpy()
 
 
 def validate(model: GlassStereoNet, synthetic: list[StereoSample], scenes: list[LoadedScene]) -> dict[str, float]:
@@ -186,7 +192,7 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         f"| largest disparity | {config.model.max_disparity_px} px (inputs padded to multiples of {STRIDE}; the runtime downscales wider ranges) |",
         f"| ONNX size | {summary['onnx_bytes'] / 1e6:.2f} MB |",
         f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]} |",
-        f"| training time | {summary['minutes']:.1f} min on {config.threads} CPU threads |",
+        f"| training time | {summary['minutes']:.1f} min on {summary.get('trained_on', f'{config.threads} CPU threads')} |",
         f"| seed | {config.seed} |",
         *warm_start_lines(summary.get("warm_start")),
         "",
@@ -239,13 +245,14 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
 
     model = GlassStereoNet(config.model)
     started_from = warm_start(model, REPO_ROOT / config.init_weights) if config.init_weights else None
-    loader = DataLoader(TrainingPairs(config, scenes), batch_size=config.batch_size, num_workers=1, persistent_workers=True)
+    device = training_device(config.device)
+    loader = training_loader(TrainingPairs(config, scenes), config.batch_size, config.data_workers, device)
     history, minutes = optimise(
         model, loader,
         lambda batch: stereo_loss(model.forward_all(*batch[:2]), *batch[2:], config.loss_weights),
         lambda: validate(model, synthetic_val, held_out),
         name=config.name, steps=config.steps, learning_rate=config.learning_rate, weight_decay=config.weight_decay,
-        validate_every=config.validate_every, shown=("final", "confidence"), progress=progress,
+        validate_every=config.validate_every, device=device, shown=("final", "confidence"), progress=progress,
     )
 
     metadata = {"name": config.name, "train_scenes": config.train_scenes, "steps": config.steps}
@@ -256,6 +263,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
         "gmacs_640x480": count_macs(model, 480, 640) / 1e9,
         "onnx_bytes": onnx_path.stat().st_size,
         "minutes": minutes,
+        "trained_on": device_description(device, config.threads),
         "warm_start": started_from and {"weights": config.init_weights, "loaded": len(started_from["loaded"]), "new": started_from["new"]},
         "config": config.to_dict(),
         "history": history,

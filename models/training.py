@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import yaml
 from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
 from tqdm import tqdm
 
 from sensing.fileio import write_bytes_atomic
@@ -21,6 +22,8 @@ from sensing.fileio import write_bytes_atomic
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where shipped weights live.
 WEIGHTS_DIR = REPO_ROOT / "models" / "weights"
+#: Values of a training config's ``device`` setting (see :func:`training_device`).
+DEVICES = ("cpu", "cuda", "auto")
 
 
 def read_training_yaml(path: str | Path, config_class: type, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +38,8 @@ def read_training_yaml(path: str | Path, config_class: type, overrides: dict[str
 
 def check_training_config(config: Any, stride: int) -> None:
     """Checks both training configs share: crops on the network's stride, every ``*_fraction``
-    setting a share in [0, 1], and real scenes to draw from when not every sample is procedural."""
+    setting a share in [0, 1], real scenes to draw from when not every sample is procedural, a
+    known ``device`` and at least one data worker."""
     if any(size % stride for size in config.crop_hw):
         raise ValueError(f"crop_hw must be multiples of {stride}, got {config.crop_hw}")
     for setting in fields(config):
@@ -43,6 +47,34 @@ def check_training_config(config: Any, stride: int) -> None:
             raise ValueError(f"{setting.name} must be in [0, 1], got {getattr(config, setting.name)}")
     if config.synthetic_fraction < 1.0 and not config.train_scenes:
         raise ValueError("synthetic_fraction < 1 needs train_scenes")
+    if config.device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {config.device!r}")
+    if config.data_workers < 1:
+        raise ValueError(f"data_workers must be at least 1, got {config.data_workers}")
+
+
+def training_device(name: str) -> torch.device:
+    """The torch device of a config's ``device`` setting: ``cpu``; ``cuda`` (an error when torch
+    sees no CUDA device); ``auto`` (CUDA when torch sees one, else the CPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda, but torch sees no CUDA device (set device: cpu or auto)")
+    return torch.device(name)
+
+
+def device_description(device: torch.device, threads: int) -> str:
+    """What a model card says the run trained on: ``2 CPU threads`` or the CUDA device's name."""
+    return f"{threads} CPU threads" if device.type == "cpu" else f"{torch.cuda.get_device_name(device)} (CUDA)"
+
+
+def training_loader(dataset: IterableDataset, batch_size: int, data_workers: int, device: torch.device) -> DataLoader:
+    """Batches of an endless sample stream from ``data_workers`` processes (each seeds its own
+    generator from the config's seed and its worker index, so a run is reproducible for a given
+    worker count); pinned memory when training on CUDA."""
+    return DataLoader(
+        dataset, batch_size=batch_size, num_workers=data_workers, persistent_workers=True, pin_memory=device.type == "cuda"
+    )
 
 
 def one_cycle(optimiser: torch.optim.Optimizer, learning_rate: float, steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
@@ -64,15 +96,18 @@ def optimise(
     weight_decay: float,
     validate_every: int,
     shown: tuple[str, str],
+    device: torch.device = torch.device("cpu"),
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], float]:
     """The training loop both networks share: AdamW with :func:`one_cycle`, gradients clipped to
     norm 1, a running mean of the loss terms (two of them, ``shown``, on the progress bar), and
     ``validate()`` every ``validate_every`` steps and at the end.
 
+    The model and every batch (a sequence of tensors) are moved to ``device``.
     loss_of : batch -> (loss, its named terms as floats); validate : () -> named metrics
     Returns the validation history (step, minutes, running loss terms, metrics) and the minutes taken.
     """
+    model.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     schedule = one_cycle(optimiser, learning_rate, steps)
     history: list[dict[str, Any]] = []
@@ -82,7 +117,7 @@ def optimise(
     running: dict[str, float] = {}
     for step in range(1, steps + 1):
         model.train()
-        loss, terms = loss_of(next(batch_iter))
+        loss, terms = loss_of([tensor.to(device, non_blocking=True) for tensor in next(batch_iter)])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -108,9 +143,10 @@ def checkpoint_bytes(model: nn.Module) -> bytes:
 
 def save_weights(model: nn.Module, out_dir: Path, name: str, export: Callable[[nn.Module, Path], None]) -> Path:
     """Write ``<name>.pt`` (:func:`checkpoint_bytes`) and, by ``export(model, path)``,
-    ``<name>.onnx`` of the trained ``model`` (put in eval mode) into ``out_dir``; return the ONNX path."""
+    ``<name>.onnx`` of the trained ``model`` (moved to the CPU, in eval mode) into ``out_dir``;
+    return the ONNX path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
+    model.cpu().eval()
     write_bytes_atomic(out_dir / f"{name}.pt", checkpoint_bytes(model))
     onnx_path = out_dir / f"{name}.onnx"
     export(model, onnx_path)

@@ -55,3 +55,11 @@ def test_command_writes_json_and_reports_missing_files(tmp_path, capsys):
     assert json.loads(out.read_text())["weights"]["max_abs_difference"] == 0.0
     assert main([str(a), str(tmp_path / "missing.pt")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_runs_may_differ_in_where_they_ran(tmp_path):
+    """Device, workers and threads are execution settings; an older record without them compares too."""
+    a = write_run(tmp_path / "a", "run", config={"seed": 0, "threads": 2})
+    b = write_run(tmp_path / "b", "run", config={"seed": 0, "threads": 8, "device": "cuda", "data_workers": 8})
+    result = compare_runs(a, b)
+    assert result["execution_differences"] == {"data_workers": [None, 8], "device": [None, "cuda"], "threads": [2, 8]}

@@ -42,3 +42,31 @@ def test_config_rejects_fractions_outside_0_1():
     for setting in ("grey_fraction", "mirror_fraction", "synthetic_fraction"):
         with pytest.raises(ValueError, match=f"{setting} must be in \\[0, 1\\]"):
             TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: 1.5})
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [("device", "tpu", "device must be one of"), ("data_workers", 0, "data_workers must be at least 1")])
+def test_config_rejects_unknown_device_and_no_workers(setting, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: value})
+
+
+def test_training_device_auto_falls_back_to_the_cpu_and_cuda_needs_a_gpu():
+    import torch
+
+    from models.training import training_device
+
+    assert training_device("cpu").type == "cpu"
+    assert training_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no CUDA device"):
+            training_device("cuda")
+
+
+def test_two_data_workers_reproduce_too(tmp_path):
+    """Each worker seeds its own stream from (seed, worker index): runs repeat for a given count."""
+    first, model_a = _run(tmp_path, "a", data_workers=2)
+    second, model_b = _run(tmp_path, "b", data_workers=2)
+    assert first["history"][-1]["metrics"] == second["history"][-1]["metrics"]
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    assert "2 CPU threads" in (tmp_path / "a.md").read_text()
