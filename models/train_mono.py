@@ -169,7 +169,7 @@ def model_card(config: MonoTrainConfig, summary: dict[str, Any]) -> str:
         f"| input | long side {INFERENCE_LONG_SIDE_PX} px, padded to multiples of {STRIDE} |",
         f"| ONNX size | {summary['onnx_bytes'] / 1e6:.2f} MB |",
         f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]} |",
-        f"| training time | {summary['minutes']:.1f} min on {summary.get('trained_on', f'{config.threads} CPU threads')} |",
+        f"| training time | {summary['minutes']:.1f} min on {summary['trained_on']} |",
         f"| seed | {config.seed} |",
         "",
         "## Data",

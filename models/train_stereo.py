@@ -192,7 +192,7 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         f"| largest disparity | {config.model.max_disparity_px} px (inputs padded to multiples of {STRIDE}; the runtime downscales wider ranges) |",
         f"| ONNX size | {summary['onnx_bytes'] / 1e6:.2f} MB |",
         f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]} |",
-        f"| training time | {summary['minutes']:.1f} min on {summary.get('trained_on', f'{config.threads} CPU threads')} |",
+        f"| training time | {summary['minutes']:.1f} min on {summary['trained_on']} |",
         f"| seed | {config.seed} |",
         *warm_start_lines(summary.get("warm_start")),
         "",
