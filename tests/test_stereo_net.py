@@ -1,11 +1,12 @@
-"""Building blocks of the stereo network: the refinement's local correlation and warm starts."""
+"""Building blocks of the stereo network: soft-argmax, convex upsampling, the refinement's local
+correlation and warm starts."""
 
 import pytest
 
 torch = pytest.importorskip("torch", reason="the network needs torch (the 'train' extra)")
 
 from models.mono_net import GlassMonoNet  # noqa: E402
-from models.stereo_net import GlassStereoNet, StereoNetConfig, local_correlation  # noqa: E402
+from models.stereo_net import GlassStereoNet, StereoNetConfig, convex_upsample, local_correlation, windowed_soft_argmax  # noqa: E402
 from models.training import checkpoint_bytes, warm_start  # noqa: E402
 
 SMALL = dict(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
@@ -37,6 +38,30 @@ def test_local_correlation_is_zero_past_the_image_border():
     left, right = shifted_features(5)
     correlation = local_correlation(left, right, torch.full((1, 1, 10, 48), 5.0), 3)
     assert torch.all(correlation[:, 0, :, 0] == 0) and torch.all(correlation[:, -1, :, -1] == 0)
+
+
+def test_windowed_soft_argmax_is_the_renormalised_softmax_mean_around_the_peak():
+    """Against the textbook form: softmax over all levels, mean level and mass within ±window of the argmax."""
+    logits = 4.0 * torch.randn(2, 12, 5, 7, generator=torch.Generator().manual_seed(1))
+    level, mass = windowed_soft_argmax(logits, 2)
+    probability = torch.softmax(logits, dim=1)
+    levels = torch.arange(12.0).view(1, -1, 1, 1)
+    inside = ((levels - logits.argmax(dim=1, keepdim=True)).abs() <= 2).float()
+    expected_mass = (probability * inside).sum(dim=1, keepdim=True)
+    assert torch.allclose(mass, expected_mass, atol=1e-6)
+    assert torch.allclose(level, (probability * inside * levels).sum(dim=1, keepdim=True) / expected_mass, atol=1e-5)
+
+
+def test_convex_upsample_is_a_softmax_weighted_mix_of_the_3x3_neighbours():
+    """Against the textbook form (unfold + softmax); a constant map upsamples to twice its value."""
+    generator = torch.Generator().manual_seed(2)
+    disparity, mask = 10.0 * torch.rand(1, 1, 4, 6, generator=generator), 3.0 * torch.randn(1, 36, 4, 6, generator=generator)
+    up = convex_upsample(disparity, mask)
+    padded = torch.nn.functional.pad(2.0 * disparity, (1, 1, 1, 1), mode="replicate")
+    neighbours = torch.nn.functional.unfold(padded, 3).view(1, 9, 1, 4, 6)
+    expected = (torch.softmax(mask.view(1, 9, 4, 4, 6), dim=1) * neighbours).sum(dim=1)
+    assert torch.allclose(up, torch.nn.functional.pixel_shuffle(expected, 2), atol=1e-5)
+    assert torch.allclose(convex_upsample(torch.full((1, 1, 4, 6), 3.0), mask), torch.full((1, 1, 8, 12), 6.0), atol=1e-5)
 
 
 def test_warm_start_copies_matching_tensors_and_names_the_new_ones(tmp_path):
