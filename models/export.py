@@ -3,10 +3,16 @@
 The ONNX files carry what the runtime needs in their metadata (``glassdepth.*`` keys): the
 stride the input must be padded to and, for stereo, the largest disparity the network can
 output; for mono, the long side it was trained for.
+
+``python -m models.export WEIGHTS.pt`` exports a trained checkpoint again with the current graph
+code (the same weights; e.g. after a change that makes the graph faster on ONNX Runtime) to
+``WEIGHTS.onnx``, with the metadata of its training run (``WEIGHTS.json``).
 """
 
+import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +21,8 @@ import torch
 from torch import nn
 
 from models import mono_net
-from models.stereo_net import STRIDE, GlassStereoNet
+from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
+from models.training import read_checkpoint
 from sensing.fileio import write_bytes_atomic
 
 #: ONNX opset of the exported graphs.
@@ -102,4 +109,45 @@ def count_macs(model: nn.Module, height: int, width: int, *, views: int = 2) -> 
     if isinstance(model, GlassStereoNet):
         quarter_h, quarter_w = height // 4, width // 4
         total += quarter_h * quarter_w * quarter_w * model.config.quarter_channels
+        # In eval mode the refinement's enter convolution runs folded (F.conv2d), outside the hooks.
+        enter = model.refinement.enter[0]
+        total += (height // 2) * (width // 2) * enter.in_channels * enter.out_channels * model.config.refine_iterations
     return total
+
+
+def reexport(checkpoint_path: Path) -> Path:
+    """Export the stereo or mono checkpoint at ``checkpoint_path`` (``<name>.pt``) to ``<name>.onnx``
+    beside it, with the ONNX metadata its training run gave (from ``<name>.json``); returns the path."""
+    summary_path = checkpoint_path.with_suffix(".json")
+    if not checkpoint_path.is_file() or not summary_path.is_file():
+        raise FileNotFoundError(f"{checkpoint_path} and {summary_path.name} beside it are needed (as training writes them)")
+    checkpoint = read_checkpoint(checkpoint_path)
+    training = json.loads(summary_path.read_text())["config"]
+    metadata = {"name": training["name"], "train_scenes": training["train_scenes"], "steps": training["steps"]}
+    onnx_path = checkpoint_path.with_suffix(".onnx")
+    if set(checkpoint["config"]) == set(StereoNetConfig.__dataclass_fields__):
+        model: nn.Module = GlassStereoNet(StereoNetConfig(**checkpoint["config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+        export_stereo_onnx(model.eval(), onnx_path, metadata)
+    else:
+        model = mono_net.GlassMonoNet(mono_net.MonoNetConfig(**checkpoint["config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+        export_mono_onnx(model.eval(), onnx_path, metadata)
+    return onnx_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.export", description="Export trained checkpoints again with the current graph code.")
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="<name>.pt files written by models.train_stereo or models.train_mono")
+    args = parser.parse_args(argv)
+    for path in args.checkpoints:
+        try:
+            print(f"wrote {reexport(path)}")
+        except (FileNotFoundError, KeyError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

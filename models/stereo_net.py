@@ -258,22 +258,40 @@ class Refinement(nn.Module):
         self.head = nn.Conv2d(cr, 2 + 36, 1)
 
     def forward(
-        self, left: torch.Tensor, right: torch.Tensor, disparity: torch.Tensor, mass: torch.Tensor, context: torch.Tensor
+        self, features: torch.Tensor, disparity: torch.Tensor, mass: torch.Tensor, context: torch.Tensor
     ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """left, right (N, C2, h, w) features; disparity, mass (N, 1, h, w), px at h, w;
-        context (N, CA, h/2, w/2). Returns the disparity after each pass, the confidence logit
-        and the upsampling weights (N, 36, h, w)."""
+        """features (2N, C2, h, w): the left views' features, then the right views'; disparity,
+        mass (N, 1, h, w), px at h, w; context (N, CA, h/2, w/2). Returns the disparity after each
+        pass, the confidence logit and the upsampling weights (N, 36, h, w)."""
         context = F.interpolate(self.context(context), scale_factor=2.0, mode="bilinear", align_corners=False)
-        n = left.shape[0]
-        matching = self.match(torch.cat([left, right], dim=0))
+        n = disparity.shape[0]
+        left = features[:n]
+        matching = self.match(features)
         passes = []
         for _ in range(self.iterations):
             correlation = local_correlation(matching[:n], matching[n:], disparity, self.radius)
-            x = self.enter(torch.cat([left, correlation, disparity / 32.0, mass], dim=1))
+            x = self.enter_pass(left, torch.cat([correlation, disparity / 32.0, mass], dim=1))
             out = self.head(self.body(x + context))
             disparity = disparity + out[:, :1]
             passes.append(disparity)
         return passes, out[:, 1:2], out[:, 2:]
+
+    def enter_pass(self, left: torch.Tensor, matching: torch.Tensor) -> torch.Tensor:
+        """``enter`` (1x1 conv, BatchNorm, ReLU) of the left features stacked with the matching cues.
+
+        In eval mode the BatchNorm is folded into the convolution and the convolution is split
+        into its left-feature and matching-cue parts, summed: the same function, but the
+        left-feature part has a channel count ONNX Runtime's blocked (NCHWc) layout takes, so the
+        residual blocks after it stay in that layout (about 5 % of the network's time at 640x480).
+        """
+        if self.training:
+            return self.enter(torch.cat([left, matching], dim=1))
+        conv, norm = self.enter[0], self.enter[1]
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        weight = conv.weight * scale.view(-1, 1, 1, 1)
+        bias = norm.bias - norm.running_mean * scale
+        channels = self.match.in_channels  # a constant (not a traced shape), so the export folds the weights
+        return F.relu(F.conv2d(left, weight[:, :channels], bias) + F.conv2d(matching, weight[:, channels:]))
 
 
 class GlassStereoNet(nn.Module):
@@ -299,7 +317,7 @@ class GlassStereoNet(nn.Module):
         level, mass = windowed_soft_argmax(logits, self.config.window)
         half_disparity = F.interpolate(level, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
         half_mass = F.interpolate(mass, scale_factor=2.0, mode="bilinear", align_corners=False)
-        passes, confidence_logit, mask = self.refinement(half[:n], half[n:], half_disparity, half_mass, context)
+        passes, confidence_logit, mask = self.refinement(half, half_disparity, half_mass, context)
         disparity = convex_upsample(passes[-1].clamp_min(0.0), mask)
         confidence = F.interpolate(torch.sigmoid(confidence_logit), scale_factor=2.0, mode="bilinear", align_corners=False)
         return {

@@ -64,6 +64,22 @@ def test_convex_upsample_is_a_softmax_weighted_mix_of_the_3x3_neighbours():
     assert torch.allclose(convex_upsample(torch.full((1, 1, 4, 6), 3.0), mask), torch.full((1, 1, 8, 12), 6.0), atol=1e-5)
 
 
+def test_refinement_enter_folded_for_inference_is_the_same_function():
+    """Eval mode folds the BatchNorm and splits the 1x1 conv; it must match conv + BatchNorm + ReLU."""
+    torch.manual_seed(3)
+    refinement = GlassStereoNet(StereoNetConfig(**SMALL)).refinement
+    norm = refinement.enter[1]
+    norm.running_mean.uniform_(-1.0, 1.0), norm.running_var.uniform_(0.5, 2.0), norm.weight.data.uniform_(0.5, 1.5), norm.bias.data.uniform_(-0.5, 0.5)
+    left = torch.randn(2, SMALL["half_channels"], 6, 10)
+    matching = torch.randn(2, 2 * refinement.radius + 1 + 2, 6, 10)
+    refinement.eval()
+    with torch.no_grad():
+        reference = refinement.enter(torch.cat([left, matching], dim=1))
+        assert torch.allclose(refinement.enter_pass(left, matching), reference, atol=1e-5)
+        refinement.train()
+        assert torch.equal(refinement.enter_pass(left, matching), refinement.enter(torch.cat([left, matching], dim=1)))
+
+
 def test_warm_start_copies_matching_tensors_and_names_the_new_ones(tmp_path):
     torch.manual_seed(0)
     source = GlassStereoNet(StereoNetConfig(**SMALL, correlation_radius=2))

@@ -1,0 +1,89 @@
+"""``python -m models.export``: a trained checkpoint exported again with the current graph code;
+the MAC count of the stereo network with its eval-mode (folded) refinement entry."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="exporting the networks needs torch (the 'train' extra)")
+pytest.importorskip("onnx", reason="exporting the networks needs onnx (the 'train' extra)")
+
+import onnxruntime  # noqa: E402
+import torch  # noqa: E402
+
+from models.export import count_macs, main  # noqa: E402
+from models.mono_net import GlassMonoNet, MonoNetConfig  # noqa: E402
+from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
+from models.training import checkpoint_bytes  # noqa: E402
+from sensing.stereo import onnx_properties  # noqa: E402
+
+SMALL = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
+
+
+def write_run(folder, name: str, model) -> None:
+    """``<name>.pt`` and the ``<name>.json`` summary fields the export reads, as training writes them."""
+    (folder / f"{name}.pt").write_bytes(checkpoint_bytes(model))
+    config = {"name": name, "train_scenes": ["middlebury2001/tsukuba"], "steps": 7}
+    (folder / f"{name}.json").write_text(json.dumps({"config": config}))
+
+
+def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = GlassStereoNet(SMALL)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so the folding is exercised
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    write_run(tmp_path, "tiny_stereo", model)
+    assert main([str(tmp_path / "tiny_stereo.pt")]) == 0
+    onnx_path = tmp_path / "tiny_stereo.onnx"
+    assert f"wrote {onnx_path}" in capsys.readouterr().out
+    info = onnx_properties(str(onnx_path), 1, "stereo", {})["info"]
+    assert info == {"name": "tiny_stereo", "train_scenes": ["middlebury2001/tsukuba"], "steps": 7}
+
+    generator = torch.Generator().manual_seed(1)
+    left = 255 * torch.rand(1, 3, 48, 64, generator=generator)
+    right = torch.roll(left, -3, dims=3)
+    with torch.no_grad():
+        expected = model(left, right)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    disparity, confidence = session.run(None, {"left": left.numpy(), "right": right.numpy()})
+    assert np.allclose(disparity, expected[0].numpy(), atol=1e-3)
+    assert np.allclose(confidence, expected[1].numpy(), atol=1e-4)
+
+
+def test_reexport_of_a_mono_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    write_run(tmp_path, "tiny_mono", GlassMonoNet(MonoNetConfig()).eval())
+    assert main([str(tmp_path / "tiny_mono.pt")]) == 0
+    session = onnxruntime.InferenceSession(str(tmp_path / "tiny_mono.onnx"), providers=["CPUExecutionProvider"])
+    assert [tensor.name for tensor in session.get_inputs()] == ["image"]
+
+
+def test_reexport_without_the_run_summary_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "lonely.pt").write_bytes(checkpoint_bytes(GlassStereoNet(SMALL)))
+    assert main([str(tmp_path / "lonely.pt")]) == 2
+    assert "lonely.json beside it are needed" in capsys.readouterr().err
+    assert not (tmp_path / "lonely.onnx").exists()
+
+
+def test_count_macs_includes_the_folded_refinement_entry():
+    """Against every Conv2d module's MACs counted in training mode (where the entry runs as a module)."""
+    model = GlassStereoNet(SMALL)
+    reference = copy.deepcopy(model).train()
+    total = 0
+
+    def on_conv(module, _inputs, output):
+        nonlocal total
+        total += output.numel() * module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+
+    for module in reference.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(on_conv)
+    with torch.no_grad():
+        reference(torch.zeros(1, 3, 64, 96), torch.zeros(1, 3, 64, 96))
+    cost_volume = (64 // 4) * (96 // 4) * (96 // 4) * SMALL.quarter_channels
+    assert count_macs(model, 64, 96) == total + cost_volume
