@@ -122,17 +122,23 @@ def reexport(checkpoint_path: Path) -> Path:
     if not checkpoint_path.is_file() or not summary_path.is_file():
         raise FileNotFoundError(f"{checkpoint_path} and {summary_path.name} beside it are needed (as training writes them)")
     checkpoint = read_checkpoint(checkpoint_path)
-    training = json.loads(summary_path.read_text())["config"]
-    metadata = {"name": training["name"], "train_scenes": training["train_scenes"], "steps": training["steps"]}
+    try:
+        training = json.loads(summary_path.read_text())["config"]
+        metadata = {key: training[key] for key in ("name", "train_scenes", "steps")}
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{summary_path}: not a training run summary ({type(error).__name__}: {error})") from None
     onnx_path = checkpoint_path.with_suffix(".onnx")
-    if set(checkpoint["config"]) == set(StereoNetConfig.__dataclass_fields__):
+    fields = set(checkpoint["config"])
+    if fields == set(StereoNetConfig.__dataclass_fields__):
         model: nn.Module = GlassStereoNet(StereoNetConfig(**checkpoint["config"]))
         model.load_state_dict(checkpoint["state_dict"])
         export_stereo_onnx(model.eval(), onnx_path, metadata)
-    else:
+    elif fields == set(mono_net.MonoNetConfig.__dataclass_fields__):
         model = mono_net.GlassMonoNet(mono_net.MonoNetConfig(**checkpoint["config"]))
         model.load_state_dict(checkpoint["state_dict"])
         export_mono_onnx(model.eval(), onnx_path, metadata)
+    else:
+        raise ValueError(f"{checkpoint_path}: neither a stereo nor a mono network checkpoint (config keys {sorted(fields)})")
     return onnx_path
 
 
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.checkpoints:
         try:
             print(f"wrote {reexport(path)}")
-        except (FileNotFoundError, KeyError, ValueError) as error:
+        except (FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     return 0

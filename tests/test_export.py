@@ -70,6 +70,13 @@ def test_reexport_without_the_run_summary_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "lonely.onnx").exists()
 
 
+def test_reexport_of_a_broken_summary_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "broken.pt").write_bytes(checkpoint_bytes(GlassStereoNet(SMALL)))
+    (tmp_path / "broken.json").write_text('{"minutes": 3}')
+    assert main([str(tmp_path / "broken.pt")]) == 2
+    assert "broken.json: not a training run summary" in capsys.readouterr().err
+
+
 def test_count_macs_includes_the_folded_refinement_entry():
     """Against every Conv2d module's MACs counted in training mode (where the entry runs as a module)."""
     model = GlassStereoNet(SMALL)
