@@ -10,7 +10,6 @@ settings that differ.
 """
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from models.training import read_checkpoint
+from models.training import read_checkpoint, read_run_summary
 from sensing.fileio import write_json_atomic
 
 #: Config settings that say where and how a run executes, not what it trains: runs may differ in
@@ -80,8 +79,8 @@ def compare_histories(history_a: list[dict[str, Any]], history_b: list[dict[str,
 def compare_runs(checkpoint_a: str | Path, checkpoint_b: str | Path) -> dict[str, Any]:
     """Weights (:func:`compare_weights`), validation history (:func:`compare_histories`) and run
     times of two runs, each a ``<name>.pt`` with its ``<name>.json`` summary beside it."""
-    summaries = [json.loads(Path(path).with_suffix(".json").read_text()) for path in (checkpoint_a, checkpoint_b)]
-    configs = [summary.get("config", {}) for summary in summaries]
+    summaries = [read_run_summary(path) for path in (checkpoint_a, checkpoint_b)]
+    configs = [summary["config"] for summary in summaries]
     differing = sorted(key for key in set(configs[0]) | set(configs[1]) if configs[0].get(key) != configs[1].get(key))
     recipe = [key for key in differing if key not in EXECUTION_SETTINGS]
     if recipe:
@@ -119,14 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", nargs=2, metavar="RUN.pt", help="the two runs' checkpoints (their .json beside them)")
     parser.add_argument("--out", help="also write the comparison to this JSON file")
     args = parser.parse_args(argv)
-    for path in args.checkpoints:
-        for required in (Path(path), Path(path).with_suffix(".json")):
-            if not required.is_file():
-                print(f"error: {required} not found", file=sys.stderr)
-                return 2
     try:
         result = compare_runs(*args.checkpoints)
-    except ValueError as error:
+    except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_comparison(result))

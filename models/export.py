@@ -10,6 +10,7 @@ code (the same weights; e.g. after a change that makes the graph faster on ONNX 
 """
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from torch import nn
 
 from models import mono_net
 from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig
-from models.training import read_checkpoint
+from models.training import read_checkpoint, read_run_summary
 from sensing.fileio import write_bytes_atomic
 
 #: ONNX opset of the exported graphs.
@@ -91,7 +92,12 @@ def _finish(tmp: Path, path: str | os.PathLike, properties: dict[str, str]) -> N
 
 def count_macs(model: nn.Module, height: int, width: int, *, views: int = 2) -> int:
     """Multiply-accumulates of one forward pass on ``views`` (H, W) images (2: a stereo pair):
-    convolutions and the cost volume's matrix product (element-wise operations are not counted)."""
+    convolutions and the cost volume's matrix product (element-wise operations are not counted).
+
+    Counted on a training-mode copy of ``model``, where every convolution runs as its module (in
+    eval mode the stereo refinement's entry runs folded, outside the modules).
+    """
+    model = copy.deepcopy(model).train()
     total = 0
 
     def on_conv(module: nn.Conv2d, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -99,44 +105,34 @@ def count_macs(model: nn.Module, height: int, width: int, *, views: int = 2) -> 
         kernel = module.kernel_size[0] * module.kernel_size[1]
         total += output.numel() * kernel * module.in_channels // module.groups
 
-    hooks = [m.register_forward_hook(on_conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            model.eval()(*(torch.zeros(1, 3, height, width) for _ in range(views)))
-    finally:
-        for hook in hooks:
-            hook.remove()
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.register_forward_hook(on_conv)
+    with torch.no_grad():
+        model(*(torch.zeros(1, 3, height, width) for _ in range(views)))
     if isinstance(model, GlassStereoNet):
         quarter_h, quarter_w = height // 4, width // 4
         total += quarter_h * quarter_w * quarter_w * model.config.quarter_channels
-        # In eval mode the refinement's enter convolution runs folded (F.conv2d), outside the hooks.
-        enter = model.refinement.enter[0]
-        total += (height // 2) * (width // 2) * enter.in_channels * enter.out_channels * model.config.refine_iterations
     return total
 
 
 def reexport(checkpoint_path: Path) -> Path:
     """Export the stereo or mono checkpoint at ``checkpoint_path`` (``<name>.pt``) to ``<name>.onnx``
     beside it, with the ONNX metadata its training run gave (from ``<name>.json``); returns the path."""
-    summary_path = checkpoint_path.with_suffix(".json")
-    if not checkpoint_path.is_file() or not summary_path.is_file():
-        raise FileNotFoundError(f"{checkpoint_path} and {summary_path.name} beside it are needed (as training writes them)")
-    checkpoint = read_checkpoint(checkpoint_path)
+    # The training modules import this one, so their checkpoint loaders are imported here.
+    from models import train_mono, train_stereo
+
+    training = read_run_summary(checkpoint_path)["config"]
     try:
-        training = json.loads(summary_path.read_text())["config"]
         metadata = {key: training[key] for key in ("name", "train_scenes", "steps")}
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{summary_path}: not a training run summary ({type(error).__name__}: {error})") from None
+    except KeyError as error:
+        raise ValueError(f"{checkpoint_path.with_suffix('.json')}: not a training run summary (no {error} in its config)") from None
     onnx_path = checkpoint_path.with_suffix(".onnx")
-    fields = set(checkpoint["config"])
+    fields = set(read_checkpoint(checkpoint_path)["config"])
     if fields == set(StereoNetConfig.__dataclass_fields__):
-        model: nn.Module = GlassStereoNet(StereoNetConfig(**checkpoint["config"]))
-        model.load_state_dict(checkpoint["state_dict"])
-        export_stereo_onnx(model.eval(), onnx_path, metadata)
+        export_stereo_onnx(train_stereo.load_checkpoint(checkpoint_path), onnx_path, metadata)
     elif fields == set(mono_net.MonoNetConfig.__dataclass_fields__):
-        model = mono_net.GlassMonoNet(mono_net.MonoNetConfig(**checkpoint["config"]))
-        model.load_state_dict(checkpoint["state_dict"])
-        export_mono_onnx(model.eval(), onnx_path, metadata)
+        export_mono_onnx(train_mono.load_checkpoint(checkpoint_path), onnx_path, metadata)
     else:
         raise ValueError(f"{checkpoint_path}: neither a stereo nor a mono network checkpoint (config keys {sorted(fields)})")
     return onnx_path

@@ -158,6 +158,25 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def read_run_summary(checkpoint_path: str | Path) -> dict[str, Any]:
+    """The summary ``<name>.json`` a training run wrote beside its checkpoint ``<name>.pt``.
+
+    Raises FileNotFoundError when either file is missing and ValueError when the JSON is not a
+    run summary (unreadable, or without a ``config``).
+    """
+    checkpoint_path = Path(checkpoint_path)
+    summary_path = checkpoint_path.with_suffix(".json")
+    if not checkpoint_path.is_file() or not summary_path.is_file():
+        raise FileNotFoundError(f"{checkpoint_path} and {summary_path.name} beside it are needed (as training writes them); not found")
+    try:
+        summary = json.loads(summary_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{summary_path}: not a training run summary ({error})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("config"), dict):
+        raise ValueError(f"{summary_path}: not a training run summary (no config)")
+    return summary
+
+
 def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     """Copy into ``model`` every tensor of the checkpoint at ``path`` whose name and shape match.
 
