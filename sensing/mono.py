@@ -15,7 +15,7 @@ import numpy as np
 
 from sensing.checks import check_image
 from sensing.errors import ShapeError
-from sensing.stereo import as_bgr, onnx_properties, onnx_session, pad_to_stride
+from sensing.stereo import as_bgr, network_input, onnx_properties, onnx_session, pad_to_stride
 
 DEFAULT_MONO_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "mono_glass_v1.onnx"
 
@@ -66,7 +66,7 @@ def mono_network_input(image: np.ndarray, *, long_side_px: int, stride: int) -> 
     upscale = small_w > image.shape[1]
     small = cv2.resize(as_bgr(image), (small_w, small_h), interpolation=cv2.INTER_LINEAR if upscale else cv2.INTER_AREA)
     padded, _ = pad_to_stride(small, stride)
-    return padded.transpose(2, 0, 1)[None].astype(np.float32)
+    return network_input(padded)
 
 
 def normalised_output(output: np.ndarray, size_hw: tuple[int, ...], long_side_px: int) -> np.ndarray:

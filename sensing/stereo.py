@@ -238,7 +238,7 @@ class NetMatcher:
             right = cv2.resize(right, size, interpolation=cv2.INTER_AREA)
         views = [as_bgr(view) for view in (left, right)]
         padded = [pad_to_stride(view, properties["stride"])[0] for view in views]
-        feed = {name: view.transpose(2, 0, 1)[None].astype(np.float32) for name, view in zip(("left", "right"), padded)}
+        feed = {name: network_input(view) for name, view in zip(("left", "right"), padded)}
         disparity, confidence = session.run(["disparity", "confidence"], feed)
         small_h, small_w = views[0].shape[:2]
         disparity, confidence = disparity[0, 0, :small_h, :small_w], confidence[0, 0, :small_h, :small_w]
@@ -252,6 +252,15 @@ class NetMatcher:
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """(H, W) grey or (H, W, 3) BGR -> (H, W, 3) BGR."""
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+
+def network_input(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float32, C-contiguous: the layout the networks take.
+
+    Contiguous matters: ONNX Runtime copies a strided (transposed) input itself, about 5 ms
+    slower for a 640x480 stereo pair on 2 threads than this copy.
+    """
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
 def right_disparity(matcher: StereoMatcher, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> DisparityMap:

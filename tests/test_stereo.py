@@ -5,7 +5,7 @@ import pytest
 from synthetic import FOREGROUND_RECT_XYXY, LayeredPair, make_layered_pair, matchable_mask
 
 from sensing.errors import ConfigError, ShapeError
-from sensing.stereo import MATCHERS, SgbmMatcher, build_matcher, right_disparity, round_up_disparities
+from sensing.stereo import MATCHERS, SgbmMatcher, build_matcher, network_input, right_disparity, round_up_disparities
 
 #: Search range used on the synthetic pair (disparities 8 and 20 px).
 MAX_DISPARITY_PX = 32
@@ -117,3 +117,11 @@ def test_uint16_pair_raises_shape_error(pair: LayeredPair) -> None:
     left, right = (image.astype(np.uint16) * 257 for image in (pair.left, pair.right))
     with pytest.raises(ShapeError, match="uint8"):
         build_matcher("sgbm").match(left, right, max_disparity_px=MAX_DISPARITY_PX)
+
+
+def test_network_input_is_a_contiguous_float_nchw_copy() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    tensor = network_input(image)
+    assert tensor.shape == (1, 3, 5, 7) and tensor.dtype == np.float32
+    assert tensor.flags["C_CONTIGUOUS"]
+    assert np.array_equal(tensor[0, 2], image[:, :, 2].astype(np.float32))
