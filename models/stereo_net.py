@@ -11,7 +11,9 @@ Layout (H, W: input size, a multiple of :data:`STRIDE`):
    confidence from the probability mass in that window (the peak and spread of the matching
    distribution);
 5. coarse-to-fine: at 1/2 resolution, ``refine_iterations`` times, a local correlation of the
-   left features with the right features (both projected to ``correlation_channels``) sampled at
+   left features with the right features (both projected to ``correlation_channels``; with
+   ``coarse_matching``, plus a projection of the 1/4 matching features upsampled, so the 1/2
+   features that are correlated also see the wider context of the 1/4 stage) sampled at
    ``x - d + k``, ``k`` within ``±correlation_radius`` px of the current disparity ``d``, goes
    with the left features through a residual block stack that predicts a disparity update; the
    last pass also gives a confidence logit and the weights of a convex 3x3 upsampling to full
@@ -45,6 +47,9 @@ class StereoNetConfig:
     correlation_radius : the refinement's local correlation spans ``±correlation_radius`` px at 1/2
     correlation_channels : width of the 1/2-resolution features it correlates (a projection)
     refine_iterations : refinement passes (weights shared)
+    coarse_matching : add a projection of the 1/4 matching features, upsampled x2, to the 1/2
+        features the refinement correlates (initialised to zero: a warm start from weights
+        without it starts from the same function)
     """
 
     levels: int = 48
@@ -57,13 +62,14 @@ class StereoNetConfig:
     correlation_radius: int = 4
     correlation_channels: int = 8
     refine_iterations: int = 1
+    coarse_matching: bool = False
 
     @property
     def max_disparity_px(self) -> int:
         """Largest disparity the network can output, in input pixels."""
         return 4 * (self.levels - 1)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
 
 
@@ -253,20 +259,27 @@ class Refinement(nn.Module):
         self.iterations = config.refine_iterations
         self.context = nn.Conv2d(config.aggregation_channels, cr, 1)
         self.match = nn.Conv2d(config.half_channels, config.correlation_channels, 1)
+        self.coarse_match = nn.Conv2d(config.quarter_channels, config.correlation_channels, 1) if config.coarse_matching else None
+        if self.coarse_match is not None:
+            nn.init.zeros_(self.coarse_match.weight)
+            nn.init.zeros_(self.coarse_match.bias)
         self.enter = conv_bn_relu(config.half_channels + 2 * self.radius + 1 + 2, cr, 1)
         self.body = nn.Sequential(SeparableResidual(cr), SeparableResidual(cr, dilation=2), SeparableResidual(cr, dilation=4), SeparableResidual(cr))
         self.head = nn.Conv2d(cr, 2 + 36, 1)
 
     def forward(
-        self, features: torch.Tensor, disparity: torch.Tensor, mass: torch.Tensor, context: torch.Tensor
+        self, features: torch.Tensor, quarter: torch.Tensor, disparity: torch.Tensor, mass: torch.Tensor, context: torch.Tensor
     ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """features (2N, C2, h, w): the left views' features, then the right views'; disparity,
-        mass (N, 1, h, w), px at h, w; context (N, CA, h/2, w/2). Returns the disparity after each
-        pass, the confidence logit and the upsampling weights (N, 36, h, w)."""
+        """features (2N, C2, h, w) and quarter (2N, C4, h/2, w/2): the left views' 1/2 and 1/4
+        features, then the right views'; disparity, mass (N, 1, h, w), px at h, w; context
+        (N, CA, h/2, w/2). Returns the disparity after each pass, the confidence logit and the
+        upsampling weights (N, 36, h, w)."""
         context = F.interpolate(self.context(context), scale_factor=2.0, mode="bilinear", align_corners=False)
         n = disparity.shape[0]
         left = features[:n]
         matching = self.match(features)
+        if self.coarse_match is not None:
+            matching = matching + F.interpolate(self.coarse_match(quarter), scale_factor=2.0, mode="bilinear", align_corners=False)
         passes = []
         for _ in range(self.iterations):
             correlation = local_correlation(matching[:n], matching[n:], disparity, self.radius)
@@ -317,7 +330,7 @@ class GlassStereoNet(nn.Module):
         level, mass = windowed_soft_argmax(logits, self.config.window)
         half_disparity = F.interpolate(level, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
         half_mass = F.interpolate(mass, scale_factor=2.0, mode="bilinear", align_corners=False)
-        passes, confidence_logit, mask = self.refinement(half, half_disparity, half_mass, context)
+        passes, confidence_logit, mask = self.refinement(half, quarter, half_disparity, half_mass, context)
         disparity = convex_upsample(passes[-1].clamp_min(0.0), mask)
         confidence = F.interpolate(torch.sigmoid(confidence_logit), scale_factor=2.0, mode="bilinear", align_corners=False)
         return {

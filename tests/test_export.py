@@ -2,6 +2,7 @@
 the MAC count of the stereo network with its eval-mode (folded) refinement entry."""
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -29,13 +30,16 @@ def write_run(folder, name: str, model) -> None:
     (folder / f"{name}.json").write_text(json.dumps({"config": config}))
 
 
-def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, capsys):
+@pytest.mark.parametrize("coarse_matching", [False, True])
+def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, capsys, coarse_matching):
     torch.manual_seed(0)
-    model = GlassStereoNet(SMALL)
+    model = GlassStereoNet(dataclasses.replace(SMALL, coarse_matching=coarse_matching))
     with torch.no_grad():  # non-trivial BatchNorm statistics, so the folding is exercised
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2.0)
+        if coarse_matching:  # starts at zero; make it count
+            model.refinement.coarse_match.weight.normal_(0.0, 0.3)
     model.eval()
     write_run(tmp_path, "tiny_stereo", model)
     assert main([str(tmp_path / "tiny_stereo.pt")]) == 0

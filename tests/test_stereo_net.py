@@ -93,6 +93,24 @@ def test_warm_start_copies_matching_tensors_and_names_the_new_ones(tmp_path):
     assert len(started["loaded"]) == len(target.state_dict()) - 1
 
 
+def test_coarse_matching_starts_as_the_network_without_it_and_then_changes_the_output(tmp_path):
+    """The 1/4-feature projection is zero after a warm start (same function), and it is wired
+    into the refinement's correlation (a non-zero projection changes the disparity)."""
+    torch.manual_seed(0)
+    source = GlassStereoNet(StereoNetConfig(**SMALL)).eval()
+    path = tmp_path / "source.pt"
+    path.write_bytes(checkpoint_bytes(source))
+    target = GlassStereoNet(StereoNetConfig(**SMALL, coarse_matching=True)).eval()
+    assert sorted(warm_start(target, path)["new"]) == ["refinement.coarse_match.bias", "refinement.coarse_match.weight"]
+    left = 255 * torch.rand(1, 3, 32, 64, generator=torch.Generator().manual_seed(1))
+    right = torch.roll(left, -3, dims=3)
+    with torch.no_grad():
+        expected = source(left, right)[0]
+        assert torch.equal(target(left, right)[0], expected)
+        target.refinement.coarse_match.weight.normal_()
+        assert not torch.allclose(target(left, right)[0], expected, atol=1e-3)
+
+
 def test_warm_start_from_another_network_is_an_error(tmp_path):
     path = tmp_path / "mono.pt"
     path.write_bytes(checkpoint_bytes(GlassMonoNet()))
