@@ -128,10 +128,11 @@ def reexport(checkpoint_path: Path) -> Path:
     except KeyError as error:
         raise ValueError(f"{checkpoint_path.with_suffix('.json')}: not a training run summary (no {error} in its config)") from None
     onnx_path = checkpoint_path.with_suffix(".onnx")
+    # A checkpoint saved before a config field existed lacks it (the field's default applies).
     fields = set(read_checkpoint(checkpoint_path)["config"])
-    if fields == set(StereoNetConfig.__dataclass_fields__):
+    if fields and fields <= set(StereoNetConfig.__dataclass_fields__):
         export_stereo_onnx(train_stereo.load_checkpoint(checkpoint_path), onnx_path, metadata)
-    elif fields == set(mono_net.MonoNetConfig.__dataclass_fields__):
+    elif fields and fields <= set(mono_net.MonoNetConfig.__dataclass_fields__):
         export_mono_onnx(train_mono.load_checkpoint(checkpoint_path), onnx_path, metadata)
     else:
         raise ValueError(f"{checkpoint_path}: neither a stereo nor a mono network checkpoint (config keys {sorted(fields)})")

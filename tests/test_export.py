@@ -59,6 +59,17 @@ def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, cap
     assert np.allclose(confidence, expected[1].numpy(), atol=1e-4)
 
 
+def test_reexport_of_a_checkpoint_saved_before_a_config_field_existed(tmp_path):
+    """Older checkpoints lack later config fields (e.g. coarse_matching); their defaults apply."""
+    model = GlassStereoNet(SMALL).eval()
+    write_run(tmp_path, "old_stereo", model)
+    config = model.config.to_dict()
+    del config["coarse_matching"]
+    torch.save({"config": config, "state_dict": model.state_dict()}, tmp_path / "old_stereo.pt")
+    assert main([str(tmp_path / "old_stereo.pt")]) == 0
+    assert (tmp_path / "old_stereo.onnx").is_file()
+
+
 def test_reexport_of_a_mono_checkpoint(tmp_path):
     torch.manual_seed(0)
     write_run(tmp_path, "tiny_mono", GlassMonoNet(MonoNetConfig()).eval())
