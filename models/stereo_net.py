@@ -7,6 +7,8 @@ Layout (H, W: input size, a multiple of :data:`STRIDE`):
 2. a cosine-correlation cost volume at 1/4 resolution over ``levels`` disparities (4 px each);
 3. 2D aggregation: the cost volume, stacked with the left features as channels, goes through an
    hourglass of depthwise-separable blocks (no 3D convolutions) to one logit per disparity level;
+   with ``wide_context``, the hourglass goes one level deeper, to 1/16, so large textureless
+   regions see the texture around them;
 4. disparity at 1/4 from a soft-argmax restricted to a window around the best level, and a
    confidence from the probability mass in that window (the peak and spread of the matching
    distribution);
@@ -50,6 +52,8 @@ class StereoNetConfig:
     coarse_matching : add a projection of the 1/4 matching features, upsampled x2, to the 1/2
         features the refinement correlates (initialised to zero: a warm start from weights
         without it starts from the same function)
+    wide_context : add a 1/16 level under the aggregation's 1/8 level (its output projection is
+        initialised to zero: a warm start from weights without it starts from the same function)
     """
 
     levels: int = 48
@@ -63,6 +67,7 @@ class StereoNetConfig:
     correlation_channels: int = 8
     refine_iterations: int = 1
     coarse_matching: bool = False
+    wide_context: bool = False
 
     @property
     def max_disparity_px(self) -> int:
@@ -161,6 +166,24 @@ def cosine_cost_volume(left: torch.Tensor, right: torch.Tensor, levels: int) -> 
     return band.permute(0, 3, 1, 2)
 
 
+class WideContext(nn.Module):
+    """(N, C, h, w) at 1/8 -> a residual for it computed at 1/16 (receptive field ±14 cells of
+    1/8 more than the 1/8 level alone), bilinearly resized back to (h, w), which may be odd.
+    Its output projection starts at zero."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.down = InvertedResidual(channels, channels, 2, expand=2)
+        self.body = nn.Sequential(SeparableResidual(channels), SeparableResidual(channels, dilation=2), SeparableResidual(channels, dilation=4))
+        self.out = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = self.out(self.body(self.down(x)))
+        return F.interpolate(residual, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
 class Aggregation(nn.Module):
     """(cost volume, left features) at 1/4 -> disparity logits (N, levels, h, w) and context."""
 
@@ -172,6 +195,7 @@ class Aggregation(nn.Module):
         self.pre = nn.Sequential(SeparableResidual(ca), SeparableResidual(ca, dilation=2))
         self.down = InvertedResidual(ca, cb, 2, expand=2)
         self.low = nn.Sequential(SeparableResidual(cb), SeparableResidual(cb, dilation=2), SeparableResidual(cb, dilation=4))
+        self.wide = WideContext(cb) if config.wide_context else None
         self.up = conv_bn_relu(cb, ca, 1)
         self.post = nn.Sequential(SeparableResidual(ca), SeparableResidual(ca))
         self.logits = nn.Conv2d(ca, config.levels, 1)
@@ -179,6 +203,8 @@ class Aggregation(nn.Module):
     def forward(self, cost: torch.Tensor, left: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.pre(self.enter(torch.cat([cost, left], dim=1)))
         low = self.low(self.down(x))
+        if self.wide is not None:
+            low = low + self.wide(low)
         x = self.post(x + F.interpolate(self.up(low), scale_factor=2.0, mode="bilinear", align_corners=False))
         return self.logits(x) + cost * 4.0, x
 

@@ -30,16 +30,18 @@ def write_run(folder, name: str, model) -> None:
     (folder / f"{name}.json").write_text(json.dumps({"config": config}))
 
 
-@pytest.mark.parametrize("coarse_matching", [False, True])
-def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, capsys, coarse_matching):
+@pytest.mark.parametrize(("coarse_matching", "wide_context"), [(False, False), (True, False), (True, True)])
+def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, capsys, coarse_matching, wide_context):
     torch.manual_seed(0)
-    model = GlassStereoNet(dataclasses.replace(SMALL, coarse_matching=coarse_matching))
+    model = GlassStereoNet(dataclasses.replace(SMALL, coarse_matching=coarse_matching, wide_context=wide_context))
     with torch.no_grad():  # non-trivial BatchNorm statistics, so the folding is exercised
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2.0)
         if coarse_matching:  # starts at zero; make it count
             model.refinement.coarse_match.weight.normal_(0.0, 0.3)
+        if wide_context:
+            model.aggregation.wide.out.weight.normal_(0.0, 0.3)
     model.eval()
     write_run(tmp_path, "tiny_stereo", model)
     assert main([str(tmp_path / "tiny_stereo.pt")]) == 0
@@ -49,7 +51,7 @@ def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, cap
     assert info == {"name": "tiny_stereo", "train_scenes": ["middlebury2001/tsukuba"], "steps": 7}
 
     generator = torch.Generator().manual_seed(1)
-    left = 255 * torch.rand(1, 3, 48, 64, generator=generator)
+    left = 255 * torch.rand(1, 3, 40, 72, generator=generator)  # 1/8: 5 x 9, odd both ways
     right = torch.roll(left, -3, dims=3)
     with torch.no_grad():
         expected = model(left, right)

@@ -111,6 +111,27 @@ def test_coarse_matching_starts_as_the_network_without_it_and_then_changes_the_o
         assert not torch.allclose(target(left, right)[0], expected, atol=1e-3)
 
 
+def test_wide_context_starts_as_the_network_without_it_and_then_changes_the_output(tmp_path):
+    """The 1/16 level's output projection is zero after a warm start (same function); it is wired
+    into the aggregation, and sizes whose 1/8 grid is odd come back at their own size."""
+    torch.manual_seed(0)
+    source = GlassStereoNet(StereoNetConfig(**SMALL)).eval()
+    path = tmp_path / "source.pt"
+    path.write_bytes(checkpoint_bytes(source))
+    target = GlassStereoNet(StereoNetConfig(**SMALL, wide_context=True)).eval()
+    assert all(name.startswith("aggregation.wide.") for name in warm_start(target, path)["new"])
+    left = 255 * torch.rand(1, 3, 40, 72, generator=torch.Generator().manual_seed(1))  # 1/8: 5 x 9
+    right = torch.roll(left, -3, dims=3)
+    with torch.no_grad():
+        expected = source.forward_all(left, right)
+        assert torch.equal(target(left, right)[0], expected["disparity"])
+        target.aggregation.wide.out.weight.normal_()
+        target.aggregation.wide.out.bias.normal_()
+        changed = target.forward_all(left, right)
+    assert changed["disparity"].shape == expected["disparity"].shape
+    assert not torch.allclose(changed["logits"], expected["logits"], atol=1e-2)
+
+
 def test_warm_start_from_another_network_is_an_error(tmp_path):
     path = tmp_path / "mono.pt"
     path.write_bytes(checkpoint_bytes(GlassMonoNet()))
