@@ -180,10 +180,12 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         f"# {config.name}: GlassStereoNet weights",
         "",
         "Small stereo network for CPU inference (models/stereo_net.py): shared inverted-residual encoder,",
-        "cosine-correlation cost volume at 1/4 resolution, 2D hourglass aggregation, windowed soft-argmax",
-        f"with a peak-mass confidence, {config.model.refine_iterations} pass(es) of 1/2-resolution refinement on a local correlation",
-        f"(±{config.model.correlation_radius} px at 1/2) and convex upsampling to full resolution, plus a learned confidence of bad-2",
-        "(error < 2 px).",
+        f"cosine-correlation cost volume at 1/4 resolution, 2D hourglass aggregation down to 1/{16 if config.model.wide_context else 8},",
+        f"windowed soft-argmax with a peak-mass confidence, {config.model.refine_iterations} pass(es) of 1/2-resolution refinement on a",
+        f"local correlation (±{config.model.correlation_radius} px at 1/2"
+        + (", of 1/2 features plus the 1/4 matching features upsampled" if config.model.coarse_matching else "")
+        + ") and convex",
+        "upsampling to full resolution, plus a learned confidence of bad-2 (error < 2 px).",
         "",
         "| item | value |",
         "|---|---|",
