@@ -42,6 +42,7 @@ def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, cap
             model.refinement.coarse_match.weight.normal_(0.0, 0.3)
         if wide_context:
             model.aggregation.wide.out.weight.normal_(0.0, 0.3)
+            model.aggregation.wide.out.bias.normal_(0.0, 0.3)
     model.eval()
     write_run(tmp_path, "tiny_stereo", model)
     assert main([str(tmp_path / "tiny_stereo.pt")]) == 0
