@@ -88,6 +88,15 @@ def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: 
     )
 
 
+def zero_conv1x1(cin: int, cout: int) -> nn.Conv2d:
+    """1x1 convolution initialised to zero: a branch added through it leaves the network's
+    function unchanged until training moves it (warm starts from weights without the branch)."""
+    conv = nn.Conv2d(cin, cout, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: pointwise expand, depthwise 3x3 (stride, dilation), pointwise project."""
 
@@ -175,9 +184,7 @@ class WideContext(nn.Module):
         super().__init__()
         self.down = InvertedResidual(channels, channels, 2, expand=2)
         self.body = nn.Sequential(SeparableResidual(channels), SeparableResidual(channels, dilation=2), SeparableResidual(channels, dilation=4))
-        self.out = nn.Conv2d(channels, channels, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.out = zero_conv1x1(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = self.out(self.body(self.down(x)))
@@ -285,10 +292,7 @@ class Refinement(nn.Module):
         self.iterations = config.refine_iterations
         self.context = nn.Conv2d(config.aggregation_channels, cr, 1)
         self.match = nn.Conv2d(config.half_channels, config.correlation_channels, 1)
-        self.coarse_match = nn.Conv2d(config.quarter_channels, config.correlation_channels, 1) if config.coarse_matching else None
-        if self.coarse_match is not None:
-            nn.init.zeros_(self.coarse_match.weight)
-            nn.init.zeros_(self.coarse_match.bias)
+        self.coarse_match = zero_conv1x1(config.quarter_channels, config.correlation_channels) if config.coarse_matching else None
         self.enter = conv_bn_relu(config.half_channels + 2 * self.radius + 1 + 2, cr, 1)
         self.body = nn.Sequential(SeparableResidual(cr), SeparableResidual(cr, dilation=2), SeparableResidual(cr, dilation=4), SeparableResidual(cr))
         self.head = nn.Conv2d(cr, 2 + 36, 1)
