@@ -75,6 +75,7 @@ class TrainConfig:
     grey_fraction: float = 0.0
     device: str = "cpu"
     data_workers: int = 1
+    robust_scale_px: float | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
@@ -84,6 +85,8 @@ class TrainConfig:
         raw["model"] = StereoNetConfig(**raw.get("model", {}))
         config = cls(**raw)
         check_training_config(config, STRIDE)
+        if config.robust_scale_px is not None and not config.robust_scale_px > 0:
+            raise ValueError(f"robust_scale_px must be positive or null, got {config.robust_scale_px}")
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,6 +199,9 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]} |",
         f"| training time | {summary['minutes']:.1f} min on {summary['trained_on']} |",
         f"| seed | {config.seed} |",
+        "| disparity loss (final, 1/2) | "
+        + (f"Cauchy, scale {config.robust_scale_px:g} px" if config.robust_scale_px is not None else "smooth-L1, beta 1 px")
+        + "; 1/4: smooth-L1 and level cross-entropy |",
         *warm_start_lines(summary.get("warm_start")),
         "",
         "## Data",
@@ -251,7 +257,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
     loader = training_loader(TrainingPairs(config, scenes), config.batch_size, config.data_workers, device)
     history, minutes = optimise(
         model, loader,
-        lambda batch: stereo_loss(model.forward_all(*batch[:2]), *batch[2:], config.loss_weights),
+        lambda batch: stereo_loss(model.forward_all(*batch[:2]), *batch[2:], config.loss_weights, robust_scale_px=config.robust_scale_px),
         lambda: validate(model, synthetic_val, held_out),
         name=config.name, steps=config.steps, learning_rate=config.learning_rate, weight_decay=config.weight_decay,
         validate_every=config.validate_every, device=device, shown=("final", "confidence"), progress=progress,

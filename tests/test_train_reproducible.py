@@ -28,6 +28,7 @@ def test_same_seed_same_weights_and_metrics(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
     card = (tmp_path / "a.md").read_text()
     assert "parameters" in card and "MACs at 640x480" in card
+    assert "| disparity loss (final, 1/2) | smooth-L1, beta 1 px;" in card
 
 
 def test_other_seed_other_weights(tmp_path):
@@ -44,8 +45,15 @@ def test_config_rejects_fractions_outside_0_1():
             TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: 1.5})
 
 
-@pytest.mark.parametrize(("setting", "value", "message"), [("device", "tpu", "device must be one of"), ("data_workers", 0, "data_workers must be at least 1")])
-def test_config_rejects_unknown_device_and_no_workers(setting, value, message):
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("device", "tpu", "device must be one of"),
+        ("data_workers", 0, "data_workers must be at least 1"),
+        ("robust_scale_px", 0.0, "robust_scale_px must be positive or null"),
+    ],
+)
+def test_config_rejects_unknown_device_no_workers_and_a_robust_scale_of_zero(setting, value, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: value})
 
