@@ -1,6 +1,8 @@
 """The training command is seeded: two short runs of the same config give the same weights and
 metrics, and a different seed gives different ones."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,8 @@ SMOKE = dict(
 
 def _run(tmp_path, name, **overrides):
     config = TrainConfig.from_yaml("configs/train_stereo.yaml", **(SMOKE | {"name": name} | overrides))
+    if "robust_scale_px" in overrides:  # from_yaml skips None overrides (unset command-line options)
+        config = dataclasses.replace(config, robust_scale_px=overrides["robust_scale_px"])
     summary = train(config, tmp_path, progress=False)
     return summary, load_checkpoint(tmp_path / f"{name}.pt")
 
@@ -28,7 +32,7 @@ def test_same_seed_same_weights_and_metrics(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
     card = (tmp_path / "a.md").read_text()
     assert "parameters" in card and "MACs at 640x480" in card
-    assert "| disparity loss (final, 1/2) | smooth-L1, beta 1 px;" in card
+    assert "| disparity loss (final, 1/2) | Cauchy, scale 1 px;" in card  # the shipped config's
 
 
 def test_other_seed_other_weights(tmp_path):
@@ -37,6 +41,14 @@ def test_other_seed_other_weights(tmp_path):
     weights_a = next(iter(model_a.state_dict().values())).numpy()
     weights_c = next(iter(model_c.state_dict().values())).numpy()
     assert not np.array_equal(weights_a, weights_c)
+
+
+def test_robust_scale_changes_the_training_and_the_card_names_the_loss(tmp_path):
+    _, robust = _run(tmp_path, "robust", robust_scale_px=1.0)
+    _, plain = _run(tmp_path, "plain", robust_scale_px=None)
+    assert "| disparity loss (final, 1/2) | smooth-L1, beta 1 px;" in (tmp_path / "plain.md").read_text()
+    changed = [name for name, tensor in robust.state_dict().items() if not np.array_equal(tensor.numpy(), plain.state_dict()[name].numpy())]
+    assert changed
 
 
 def test_config_rejects_fractions_outside_0_1():
