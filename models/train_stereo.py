@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
 from benchmarks.datasets import default_data_root
@@ -141,12 +142,24 @@ class TrainingPairs(IterableDataset):
 
 def predict(model: GlassStereoNet, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Disparity (H, W) float32 px of a uint8 BGR pair of any size, with the PyTorch model."""
+    return predict_stages(model, left, right)["final"]
+
+
+def predict_stages(model: GlassStereoNet, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+    """The disparity after each stage, (H, W) float32 px of a uint8 BGR pair of any size:
+    ``quarter`` (the 1/4 cost volume's soft-argmax) and ``half`` (after the last 1/2 refinement
+    pass), bilinearly upsampled, and ``final`` (the network's output)."""
     padded_left, size = pad_to_stride(left, STRIDE)
     padded_right, _ = pad_to_stride(right, STRIDE)
     device = next(model.parameters()).device
     with torch.no_grad():
-        disparity, _ = model.eval()(image_tensor(padded_left).to(device), image_tensor(padded_right).to(device))
-    return disparity[0, 0, : size[0], : size[1]].cpu().numpy()
+        out = model.eval().forward_all(image_tensor(padded_left).to(device), image_tensor(padded_right).to(device))
+    stages = {
+        "quarter": F.interpolate(out["quarter"], scale_factor=4.0, mode="bilinear", align_corners=False),
+        "half": F.interpolate(out["half"][:, -1:], scale_factor=2.0, mode="bilinear", align_corners=False),
+        "final": out["disparity"],
+    }
+    return {name: disparity[0, 0, : size[0], : size[1]].cpu().numpy() for name, disparity in stages.items()}
 
 
 def validate(model: GlassStereoNet, synthetic: list[StereoSample], scenes: list[LoadedScene]) -> dict[str, float]:
