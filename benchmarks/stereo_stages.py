@@ -34,8 +34,9 @@ def score_stages(model: GlassStereoNet, scenes: Iterable[StereoScene]) -> dict[s
     scored, skipped = [], []
     for scene in scenes:
         gt = scene.disparity_gt()
-        if search_range_px(gt) > model.config.max_disparity_px:
-            skipped.append(f"{scene.dataset}/{scene.name}: search range {search_range_px(gt)} px > {model.config.max_disparity_px} px")
+        search_px = search_range_px(gt)
+        if search_px > model.config.max_disparity_px:
+            skipped.append(f"{scene.dataset}/{scene.name}: search range {search_px} px > {model.config.max_disparity_px} px")
             continue
         stages = predict_stages(model, scene.left(), scene.right())
         rates = {
