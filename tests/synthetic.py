@@ -9,6 +9,7 @@ Convention: (H, W, 3) uint8 BGR, pixel centres on integers, origin top-left; dis
 ``x_left - x_right`` in pixels.
 """
 
+from pathlib import Path
 from typing import NamedTuple
 
 import cv2
@@ -102,3 +103,18 @@ def make_synthetic_capture(pair: LayeredPair | None = None, *, source: str = "sy
     pair = pair or make_layered_pair()
     height, width = pair.left.shape[:2]
     return StereoCapture(pair.left, pair.right, pinhole_calibration(width, height), source=source)
+
+
+def write_shifted_scene(folder: Path, *, height: int, width: int, shift_px: int) -> None:
+    """A benchmark scene folder (left.png, right.png, disp_left.pfm, as under ``stereo/<dataset>/``):
+    random smooth texture, the right view the left shifted by ``shift_px`` (integer), ground truth
+    ``shift_px`` everywhere except the first ``shift_px`` columns (``inf``: outside the right view)."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, size=(height // 2, (width + shift_px) // 2, 3), dtype=np.uint8)
+    texture = cv2.resize(noise, ((width + shift_px), height), interpolation=cv2.INTER_LINEAR)
+    gt = np.full((height, width), float(shift_px), np.float32)
+    gt[:, :shift_px] = np.inf
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "left.png"), texture[:, :width])
+    cv2.imwrite(str(folder / "right.png"), texture[:, shift_px:])
+    cv2.imwrite(str(folder / "disp_left.pfm"), gt)

@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +12,7 @@ from benchmarks.stereo_parity import plain_sgbm
 from sensing.errors import InputError
 from sensing.stereo import build_matcher
 from sensing.types import DisparityMap
+from synthetic import write_shifted_scene
 
 SHIFT_PX = 8
 
@@ -20,17 +20,7 @@ SHIFT_PX = 8
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     """A data root with one scene: random texture, the right view shifted by ``SHIFT_PX``."""
-    rng = np.random.default_rng(0)
-    height, width = 96, 128
-    noise = rng.integers(0, 256, size=(height // 2, (width + SHIFT_PX) // 2, 3), dtype=np.uint8)
-    texture = cv2.resize(noise, ((width + SHIFT_PX), height), interpolation=cv2.INTER_LINEAR)
-    gt = np.full((height, width), float(SHIFT_PX), np.float32)
-    gt[:, :SHIFT_PX] = np.inf  # these left pixels are outside the right view
-    folder = tmp_path / "stereo" / "synthetic" / "shift8"
-    folder.mkdir(parents=True)
-    cv2.imwrite(str(folder / "left.png"), texture[:, :width])
-    cv2.imwrite(str(folder / "right.png"), texture[:, SHIFT_PX:])
-    cv2.imwrite(str(folder / "disp_left.pfm"), gt)
+    write_shifted_scene(tmp_path / "stereo" / "synthetic" / "shift8", height=96, width=128, shift_px=SHIFT_PX)
     return tmp_path
 
 

@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,28 +14,19 @@ from benchmarks.stereo_stages import main, score_stages  # noqa: E402
 from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
 from models.train_stereo import predict, predict_stages  # noqa: E402
 from models.training import checkpoint_bytes  # noqa: E402
+from synthetic import write_shifted_scene  # noqa: E402
 
 SMALL = StereoNetConfig(levels=8, half_channels=8, quarter_channels=8, eighth_channels=8, aggregation_channels=8, refine_channels=8)
 
 
-def _scene_root(tmp_path: Path, shift_px: float, name: str = "shift") -> Path:
-    rng = np.random.default_rng(0)
-    height, width = 48, 80
-    shift = int(shift_px)
-    texture = cv2.resize(rng.integers(0, 256, size=(height // 2, (width + shift) // 2, 3), dtype=np.uint8), (width + shift, height))
-    gt = np.full((height, width), shift_px, np.float32)
-    gt[:, :shift] = np.inf
-    folder = tmp_path / "stereo" / "synthetic" / name
-    folder.mkdir(parents=True)
-    cv2.imwrite(str(folder / "left.png"), texture[:, :width])
-    cv2.imwrite(str(folder / "right.png"), texture[:, shift:])
-    cv2.imwrite(str(folder / "disp_left.pfm"), gt)
+def _scene_root(tmp_path: Path, shift_px: int) -> Path:
+    write_shifted_scene(tmp_path / "stereo" / "synthetic" / "shift", height=48, width=80, shift_px=shift_px)
     return tmp_path
 
 
 def test_stages_are_at_input_size_and_final_is_the_network_output(tmp_path):
     model = GlassStereoNet(SMALL).eval()
-    (scene,) = list_stereo_scenes(_scene_root(tmp_path, 6.0))
+    (scene,) = list_stereo_scenes(_scene_root(tmp_path, 6))
     stages = predict_stages(model, scene.left(), scene.right())
     assert set(stages) == {"quarter", "half", "final"}
     assert all(disparity.shape == (48, 80) and disparity.dtype == np.float32 for disparity in stages.values())
@@ -48,7 +38,7 @@ def test_stages_are_at_input_size_and_final_is_the_network_output(tmp_path):
 
 def test_scenes_beyond_the_network_reach_are_skipped_and_named(tmp_path):
     model = GlassStereoNet(SMALL).eval()  # reaches 4 * 7 = 28 px
-    root = _scene_root(tmp_path, 40.0)
+    root = _scene_root(tmp_path, 40)
     result = score_stages(model, list_stereo_scenes(root))
     assert result["scenes"] == [] and result["skipped"] == ["synthetic/shift: search range 44 px > 28 px"]
 
@@ -56,7 +46,7 @@ def test_scenes_beyond_the_network_reach_are_skipped_and_named(tmp_path):
 def test_command_writes_the_report_and_rejects_what_is_not_a_checkpoint(tmp_path, capsys):
     weights = tmp_path / "small.pt"
     weights.write_bytes(checkpoint_bytes(GlassStereoNet(SMALL)))
-    root = _scene_root(tmp_path, 6.0)
+    root = _scene_root(tmp_path, 6)
     out = tmp_path / "stages.json"
     assert main([str(weights), "--data", str(root), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
