@@ -6,7 +6,15 @@ import pytest
 torch = pytest.importorskip("torch", reason="the network needs torch (the 'train' extra)")
 
 from models.mono_net import GlassMonoNet  # noqa: E402
-from models.stereo_net import GlassStereoNet, StereoNetConfig, convex_upsample, local_correlation, windowed_soft_argmax  # noqa: E402
+from models.stereo_net import (  # noqa: E402
+    HEAD_BOUND,
+    GlassStereoNet,
+    StereoNetConfig,
+    convex_upsample,
+    cosine_cost_volume,
+    local_correlation,
+    windowed_soft_argmax,
+)
 from models.training import checkpoint_bytes, warm_start  # noqa: E402
 
 SMALL = dict(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
@@ -50,6 +58,50 @@ def test_windowed_soft_argmax_is_the_renormalised_softmax_mean_around_the_peak()
     expected_mass = (probability * inside).sum(dim=1, keepdim=True)
     assert torch.allclose(mass, expected_mass, atol=1e-6)
     assert torch.allclose(level, (probability * inside * levels).sum(dim=1, keepdim=True) / expected_mass, atol=1e-5)
+
+
+def test_cosine_cost_volume_is_the_cosine_of_shifted_features():
+    """Against the textbook form: one cosine per level between left(x) and right(x - d), 0 where
+    x - d leaves the image; the true shift of a shifted texture is the best level."""
+    left, right = shifted_features(5)
+    volume = cosine_cost_volume(left, right, 9)
+    assert volume.shape == (1, 9, 10, 48)
+    unit_left, unit_right = torch.nn.functional.normalize(left, dim=1), torch.nn.functional.normalize(right, dim=1)
+    for level in range(9):
+        expected = (unit_left[..., level:] * unit_right[..., : 48 - level]).sum(dim=1)
+        assert torch.allclose(volume[:, level, :, level:], expected, atol=1e-5)
+        assert torch.all(volume[:, level, :, :level] == 0)
+    assert torch.all(volume[..., 8:].argmax(dim=1) == 5)
+
+
+def test_windowed_soft_argmax_at_the_ends_of_the_range_uses_only_levels_that_exist():
+    """A peak at the first or last level: the window is cut there, not filled with repeats."""
+    logits = torch.full((1, 6, 1, 2), -5.0)
+    logits[0, :2, 0, 0] = torch.tensor([3.0, 2.0])
+    logits[0, 4:, 0, 1] = torch.tensor([2.0, 3.0])
+    level, mass = windowed_soft_argmax(logits, 2)
+    probability = torch.softmax(logits, dim=1)[0, :, 0]
+    near_first, near_last = probability[:3, 0], probability[3:, 1]
+    assert torch.allclose(level[0, 0, 0], torch.stack([(near_first * torch.arange(3.0)).sum() / near_first.sum(), (near_last * torch.arange(3.0, 6.0)).sum() / near_last.sum()]), atol=1e-5)
+    assert torch.allclose(mass[0, 0, 0], torch.stack([near_first.sum(), near_last.sum()]), atol=1e-6)
+
+
+def test_refinement_head_is_bounded_so_the_convex_upsampling_stays_finite():
+    """Huge head weights: every head output is clamped to ±HEAD_BOUND, and convex upsampling of
+    logits at the bound (no max shift) neither overflows nor underflows."""
+    torch.manual_seed(4)
+    model = GlassStereoNet(StereoNetConfig(**SMALL)).eval()
+    model.refinement.head.weight.data.mul_(1e4)
+    left = 255 * torch.rand(1, 3, 32, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        out = model.forward_all(left, torch.roll(left, -3, dims=3))
+    assert torch.isfinite(out["disparity"]).all() and torch.isfinite(out["confidence"]).all()
+    assert float(out["confidence_logit"].abs().max()) <= HEAD_BOUND
+    mask = torch.full((1, 36, 4, 6), -HEAD_BOUND)
+    mask[:, 4::9] = HEAD_BOUND
+    up = convex_upsample(torch.full((1, 1, 4, 6), 200.0), mask)
+    assert torch.allclose(up, torch.full((1, 1, 8, 12), 400.0))
+    assert torch.allclose(convex_upsample(torch.full((1, 1, 4, 6), 200.0), -mask), torch.full((1, 1, 8, 12), 400.0))
 
 
 def test_convex_upsample_is_a_softmax_weighted_mix_of_the_3x3_neighbours():
