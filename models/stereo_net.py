@@ -314,7 +314,7 @@ class Refinement(nn.Module):
         """features (2N, C2, h, w) and quarter (2N, C4, h/2, w/2): the left views' 1/2 and 1/4
         features, then the right views'; disparity, mass (N, 1, h, w), px at h, w; context
         (N, CA, h/2, w/2). Returns the disparity after each pass, the confidence logit and the
-        upsampling weights (N, 36, h, w)."""
+        upsampling weights (N, 36, h, w); the head's outputs are clamped to ``±HEAD_BOUND``."""
         context = F.interpolate(self.context(context), scale_factor=2.0, mode="bilinear", align_corners=False)
         n = disparity.shape[0]
         left = features[:n]
