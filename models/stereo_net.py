@@ -272,8 +272,9 @@ def local_correlation(left: torch.Tensor, right: torch.Tensor, disparity: torch.
 #: ``exp`` of its logits without subtracting their maximum (a full-resolution reduction and
 #: subtraction less: about 2 ms of 60 at 640x480). Within this bound ``exp`` neither overflows
 #: nor underflows in float32, even summed over 9 neighbours and multiplied by a disparity; where
-#: trained weights reach past it (stereo_glass_v13's mask logits reach about ±116), the softmax
-#: there is one-hot either way. ONNX Runtime fuses the clamp into the head's convolution.
+#: trained weights reach past it (stereo_glass_v13's mask logits reach about ±116 on benchmark
+#: scenes, an ad-hoc check), the softmax there is one-hot either way. ONNX Runtime fuses the clamp
+#: into the head's convolution.
 HEAD_BOUND = 75.0
 
 
