@@ -124,9 +124,11 @@ def reexport(checkpoint_path: Path) -> Path:
 
     training = read_run_summary(checkpoint_path)["config"]
     try:
-        metadata = {key: training[key] for key in ("name", "train_scenes", "steps")}
+        metadata = {key: training[key] for key in ("name", "train_scenes")}
     except KeyError as error:
         raise ValueError(f"{checkpoint_path.with_suffix('.json')}: not a training run summary (no {error} in its config)") from None
+    # A training run records its steps; averaged weights (models.average_weights) their sources.
+    metadata |= {key: training[key] for key in ("steps", "averaged_from") if key in training}
     onnx_path = checkpoint_path.with_suffix(".onnx")
     # A checkpoint saved before a config field existed lacks it (the field's default applies).
     fields = set(read_checkpoint(checkpoint_path)["config"])

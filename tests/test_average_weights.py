@@ -1,0 +1,115 @@
+"""``python -m models.average_weights``: the mean of checkpoints of one training chain, exported."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="averaging checkpoints needs torch (the 'train' extra)")
+pytest.importorskip("onnx", reason="exporting the networks needs onnx (the 'train' extra)")
+
+import onnx  # noqa: E402
+import onnxruntime  # noqa: E402
+import torch  # noqa: E402
+
+from models import export  # noqa: E402
+from models.average_weights import average_state_dicts, main  # noqa: E402
+from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
+from models.training import checkpoint_bytes  # noqa: E402
+from sensing.stereo import onnx_properties  # noqa: E402
+
+SMALL = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
+
+
+def write_run(folder, name: str, model, train_scenes: list[str]) -> str:
+    """``<name>.pt`` and the ``<name>.json`` summary fields the averaging reads, as training writes them."""
+    (folder / f"{name}.pt").write_bytes(checkpoint_bytes(model))
+    config = {"name": name, "train_scenes": train_scenes, "steps": 7}
+    (folder / f"{name}.json").write_text(json.dumps({"name": name, "config": config}))
+    return str(folder / f"{name}.pt")
+
+
+def random_model(seed: int, config: StereoNetConfig = SMALL) -> GlassStereoNet:
+    """A network with random weights and random BatchNorm statistics (so both are averaged)."""
+    torch.manual_seed(seed)
+    model = GlassStereoNet(config)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2.0)
+                module.num_batches_tracked.fill_(seed)
+    return model.eval()
+
+
+def test_average_state_dicts_takes_the_mean_of_floats_and_the_last_counter():
+    first = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    second = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}
+    averaged = average_state_dicts([first, second])
+    assert torch.equal(averaged["w"], torch.tensor([2.0, 4.0]))
+    assert int(averaged["n"]) == 5
+
+
+@pytest.mark.parametrize("other", [{"v": torch.zeros(2)}, {"w": torch.zeros(3)}])
+def test_average_state_dicts_refuses_different_networks(other):
+    with pytest.raises(ValueError, match="names or shapes"):
+        average_state_dicts([{"w": torch.zeros(2)}, other])
+
+
+def test_averaged_weights_are_written_and_run_as_the_mean_network(tmp_path, capsys):
+    models = [random_model(seed) for seed in (1, 2, 3)]
+    paths = [
+        write_run(tmp_path, f"run{index}", model, scenes)
+        for index, (model, scenes) in enumerate(zip(models, [["b/two"], ["a/one"], ["a/one"]], strict=True))
+    ]
+    out = tmp_path / "out"
+    assert main(["--name", "tiny_swa", "--out-dir", str(out), *paths]) == 0
+    assert "tiny_swa.onnx" in capsys.readouterr().out
+    for suffix in (".pt", ".onnx", ".json", ".md"):
+        assert (out / f"tiny_swa{suffix}").is_file()
+    assert "run0.pt" in (out / "tiny_swa.md").read_text()
+
+    expected_model = GlassStereoNet(SMALL)
+    expected_model.load_state_dict(average_state_dicts([model.state_dict() for model in models]))
+    expected_model.eval()
+    name = next(iter(models[0].state_dict()))
+    assert not torch.allclose(expected_model.state_dict()[name], models[0].state_dict()[name])
+
+    info = onnx_properties(str(out / "tiny_swa.onnx"), 1, "stereo", {})["info"]
+    assert info == {"name": "tiny_swa", "train_scenes": ["a/one", "b/two"], "averaged_from": ["run0", "run1", "run2"]}
+    generator = torch.Generator().manual_seed(4)
+    left = 255 * torch.rand(1, 3, 40, 72, generator=generator)
+    right = torch.roll(left, -3, dims=3)
+    with torch.no_grad():
+        expected = expected_model(left, right)
+    session = onnxruntime.InferenceSession(str(out / "tiny_swa.onnx"), providers=["CPUExecutionProvider"])
+    disparity, confidence = session.run(None, {"left": left.numpy(), "right": right.numpy()})
+    assert np.allclose(disparity, expected[0].numpy(), atol=1e-3)
+    assert np.allclose(confidence, expected[1].numpy(), atol=1e-4)
+
+    (out / "tiny_swa.onnx").unlink()
+    assert export.main([str(out / "tiny_swa.pt")]) == 0  # averaged weights export again like trained ones
+    properties = {p.key: p.value for p in onnx.load(str(out / "tiny_swa.onnx")).metadata_props}
+    assert json.loads(properties["glassdepth.info"]) == info
+
+
+def test_checkpoints_of_different_networks_are_refused(tmp_path, capsys):
+    paths = [
+        write_run(tmp_path, "small", random_model(1), ["a/one"]),
+        write_run(tmp_path, "wider", random_model(2, dataclasses.replace(SMALL, refine_channels=16)), ["a/one"]),
+    ]
+    assert main(["--name", "mixed", "--out-dir", str(tmp_path / "out"), *paths]) == 2
+    assert "different network configs" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["one checkpoint", "missing summary"])
+def test_bad_arguments_get_a_clear_error(tmp_path, capsys, case):
+    path = write_run(tmp_path, "run", random_model(1), ["a/one"])
+    if case == "one checkpoint":
+        arguments, message = [path], "at least two checkpoints"
+    else:
+        (tmp_path / "run.json").unlink()
+        arguments, message = [path, path], "run.json beside it are needed"
+    assert main(["--name", "bad", "--out-dir", str(tmp_path / "out"), *arguments]) == 2
+    assert message in capsys.readouterr().err
