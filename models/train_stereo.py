@@ -95,6 +95,10 @@ class TrainConfig:
         out["model"] = self.model.to_dict()
         return out
 
+    def data_path(self) -> Path:
+        """The data root: ``data_root`` if set, else $GLASSDEPTH_DATA or ../shared/data."""
+        return Path(self.data_root) if self.data_root else default_data_root()
+
 
 def image_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 BGR -> (1, 3, H, W) float32 in [0, 255]."""
@@ -115,6 +119,11 @@ class TrainingPairs(IterableDataset):
         self.config = config
         self.scenes = scenes
         self.mirrored = [scene.mirrored() if scene.right_disparity is not None else None for scene in scenes]
+
+    @classmethod
+    def of_config(cls, config: TrainConfig) -> "TrainingPairs":
+        """The stream of ``config``, with its real training scenes loaded from its data root."""
+        return cls(config, load_scenes(config.data_path(), config.train_scenes) if config.synthetic_fraction < 1.0 else [])
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         worker = get_worker_info()
@@ -254,9 +263,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
     (the run's history) into ``out_dir``; return the run summary."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    data_root = Path(config.data_root) if config.data_root else default_data_root()
-    scenes = load_scenes(data_root, config.train_scenes) if config.synthetic_fraction < 1.0 else []
-    held_out = load_scenes(data_root, config.validation_scenes) if config.validation_scenes else []
+    held_out = load_scenes(config.data_path(), config.validation_scenes) if config.validation_scenes else []
     (val_h, val_w), val_seed = SYNTHETIC_VALIDATION
     val_rng = np.random.default_rng(val_seed)
     synthetic_val = [
@@ -267,7 +274,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
     model = GlassStereoNet(config.model)
     started_from = warm_start(model, REPO_ROOT / config.init_weights) if config.init_weights else None
     device = training_device(config.device)
-    loader = training_loader(TrainingPairs(config, scenes), config.batch_size, config.data_workers, device)
+    loader = training_loader(TrainingPairs.of_config(config), config.batch_size, config.data_workers, device)
     history, minutes = optimise(
         model, loader,
         lambda batch: stereo_loss(model.forward_all(*batch[:2]), *batch[2:], config.loss_weights, robust_scale_px=config.robust_scale_px),

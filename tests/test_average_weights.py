@@ -12,14 +12,26 @@ pytest.importorskip("onnx", reason="exporting the networks needs onnx (the 'trai
 import onnx  # noqa: E402
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from models import export  # noqa: E402
-from models.average_weights import average_state_dicts, main  # noqa: E402
+from models.average_weights import average_state_dicts, main, recompute_batchnorm  # noqa: E402
+from models.train_stereo import TrainConfig  # noqa: E402
 from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
 from models.training import checkpoint_bytes  # noqa: E402
 from sensing.stereo import onnx_properties  # noqa: E402
 
 SMALL = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """The shipped training config on small procedural crops only (no data root needed)."""
+    raw = yaml.safe_load(open("configs/train_stereo.yaml"))
+    raw |= {"batch_size": 2, "crop_hw": [64, 96], "max_disparity_px": 24, "synthetic_fraction": 1.0, "train_scenes": [], "validation_scenes": []}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
 
 
 def write_run(folder, name: str, model, train_scenes: list[str]) -> str:
@@ -56,24 +68,39 @@ def test_average_state_dicts_refuses_different_networks(other):
         average_state_dicts([{"w": torch.zeros(2)}, other])
 
 
-def test_averaged_weights_are_written_and_run_as_the_mean_network(tmp_path, capsys):
+def _mean_model(models, config_path=None, bn_batches=0):
+    """What the command should produce: the mean of ``models``, BatchNorm measured again if asked."""
+    model = GlassStereoNet(SMALL)
+    model.load_state_dict(average_state_dicts([model.state_dict() for model in models]))
+    if bn_batches:
+        recompute_batchnorm(model, TrainConfig.from_yaml(config_path), bn_batches)
+    return model.eval()
+
+
+@pytest.mark.parametrize("bn_batches", [0, 2])
+def test_averaged_weights_are_written_and_run_as_the_mean_network(tmp_path, capsys, tiny_config, bn_batches):
     models = [random_model(seed) for seed in (1, 2, 3)]
     paths = [
         write_run(tmp_path, f"run{index}", model, scenes)
         for index, (model, scenes) in enumerate(zip(models, [["b/two"], ["a/one"], ["a/one"]], strict=True))
     ]
     out = tmp_path / "out"
-    assert main(["--name", "tiny_swa", "--out-dir", str(out), *paths]) == 0
+    arguments = ["--name", "tiny_swa", "--config", str(tiny_config), "--bn-batches", str(bn_batches), "--out-dir", str(out), *paths]
+    assert main(arguments) == 0
     assert "tiny_swa.onnx" in capsys.readouterr().out
     for suffix in (".pt", ".onnx", ".json", ".md"):
         assert (out / f"tiny_swa{suffix}").is_file()
-    assert "run0.pt" in (out / "tiny_swa.md").read_text()
+    card = (out / "tiny_swa.md").read_text()
+    assert "run0.pt" in card and f"--bn-batches {bn_batches}" in card
 
-    expected_model = GlassStereoNet(SMALL)
-    expected_model.load_state_dict(average_state_dicts([model.state_dict() for model in models]))
-    expected_model.eval()
+    expected_model = _mean_model(models, tiny_config, bn_batches)
     name = next(iter(models[0].state_dict()))
     assert not torch.allclose(expected_model.state_dict()[name], models[0].state_dict()[name])
+    written = torch.load(out / "tiny_swa.pt", weights_only=True)["state_dict"]
+    for key, tensor in expected_model.state_dict().items():  # seeded: the same statistics again
+        assert torch.equal(written[key], tensor), key
+    plain = average_state_dicts([model.state_dict() for model in models])["encoder.to_half.0.1.running_mean"]
+    assert torch.equal(written["encoder.to_half.0.1.running_mean"], plain) == (bn_batches == 0)
 
     info = onnx_properties(str(out / "tiny_swa.onnx"), 1, "stereo", {})["info"]
     assert info == {"name": "tiny_swa", "train_scenes": ["a/one", "b/two"], "averaged_from": ["run0", "run1", "run2"]}
@@ -93,23 +120,33 @@ def test_averaged_weights_are_written_and_run_as_the_mean_network(tmp_path, caps
     assert json.loads(properties["glassdepth.info"]) == info
 
 
-def test_checkpoints_of_different_networks_are_refused(tmp_path, capsys):
+def test_checkpoints_of_different_networks_are_refused(tmp_path, capsys, tiny_config):
     paths = [
         write_run(tmp_path, "small", random_model(1), ["a/one"]),
         write_run(tmp_path, "wider", random_model(2, dataclasses.replace(SMALL, refine_channels=16)), ["a/one"]),
     ]
-    assert main(["--name", "mixed", "--out-dir", str(tmp_path / "out"), *paths]) == 2
+    assert main(["--name", "mixed", "--config", str(tiny_config), "--out-dir", str(tmp_path / "out"), *paths]) == 2
     assert "different network configs" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("case", ["one checkpoint", "missing summary"])
-def test_bad_arguments_get_a_clear_error(tmp_path, capsys, case):
+@pytest.mark.parametrize("case", ["one checkpoint", "missing summary", "negative batches", "missing config"])
+def test_bad_arguments_get_a_clear_error(tmp_path, capsys, tiny_config, case):
     path = write_run(tmp_path, "run", random_model(1), ["a/one"])
+    options = ["--config", str(tiny_config)]
+    arguments, message = [path, path], {
+        "one checkpoint": "at least two checkpoints",
+        "missing summary": "run.json beside it are needed",
+        "negative batches": "bn_batches must be 0 or more",
+        "missing config": "missing.yaml",
+    }[case]
     if case == "one checkpoint":
-        arguments, message = [path], "at least two checkpoints"
-    else:
+        arguments = [path]
+    elif case == "missing summary":
         (tmp_path / "run.json").unlink()
-        arguments, message = [path, path], "run.json beside it are needed"
-    assert main(["--name", "bad", "--out-dir", str(tmp_path / "out"), *arguments]) == 2
+    elif case == "negative batches":
+        options += ["--bn-batches", "-1"]
+    else:
+        options = ["--config", str(tmp_path / "missing.yaml")]
+    assert main(["--name", "bad", *options, "--out-dir", str(tmp_path / "out"), *arguments]) == 2
     assert message in capsys.readouterr().err
