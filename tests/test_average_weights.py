@@ -14,11 +14,11 @@ import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from checkpoints import write_run  # noqa: E402
 from models import export  # noqa: E402
 from models.average_weights import average_state_dicts, main, recompute_batchnorm  # noqa: E402
-from models.train_stereo import TrainConfig  # noqa: E402
 from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
-from models.training import checkpoint_bytes  # noqa: E402
+from models.train_stereo import TrainConfig  # noqa: E402
 from sensing.stereo import onnx_properties  # noqa: E402
 
 SMALL = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
@@ -32,14 +32,6 @@ def tiny_config(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def write_run(folder, name: str, model, train_scenes: list[str]) -> str:
-    """``<name>.pt`` and the ``<name>.json`` summary fields the averaging reads, as training writes them."""
-    (folder / f"{name}.pt").write_bytes(checkpoint_bytes(model))
-    config = {"name": name, "train_scenes": train_scenes, "steps": 7}
-    (folder / f"{name}.json").write_text(json.dumps({"name": name, "config": config}))
-    return str(folder / f"{name}.pt")
 
 
 def random_model(seed: int, config: StereoNetConfig = SMALL) -> GlassStereoNet:

@@ -3,7 +3,6 @@ the MAC count of the stereo network with its eval-mode (folded) refinement entry
 
 import copy
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ pytest.importorskip("onnx", reason="exporting the networks needs onnx (the 'trai
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 
+from checkpoints import write_run  # noqa: E402
 from models.export import count_macs, main  # noqa: E402
 from models.mono_net import GlassMonoNet, MonoNetConfig  # noqa: E402
 from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
@@ -21,13 +21,6 @@ from models.training import checkpoint_bytes  # noqa: E402
 from sensing.stereo import onnx_properties  # noqa: E402
 
 SMALL = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
-
-
-def write_run(folder, name: str, model) -> None:
-    """``<name>.pt`` and the ``<name>.json`` summary fields the export reads, as training writes them."""
-    (folder / f"{name}.pt").write_bytes(checkpoint_bytes(model))
-    config = {"name": name, "train_scenes": ["middlebury2001/tsukuba"], "steps": 7}
-    (folder / f"{name}.json").write_text(json.dumps({"config": config}))
 
 
 @pytest.mark.parametrize(("coarse_matching", "wide_context"), [(False, False), (True, False), (True, True)])
