@@ -2,7 +2,7 @@
 and metrics? ``python -m models.compare_runs RUN_A.pt RUN_B.pt [--out FILE.json]``.
 
 A run is its ``<name>.pt`` checkpoint with the ``<name>.json`` summary the training command writes
-beside it (models/train_stereo.py, models/train_mono.py). Runs must share their config except for
+beside it (models/train_stereo.py, models/train_mono.py; models/average_weights.py writes them too). Runs must share their config except for
 the :data:`EXECUTION_SETTINGS`. The comparison gives how many weight tensors are bit-identical and
 the largest absolute and relative difference, for every validation metric the two histories share
 the largest absolute difference over the validation steps, the run times and the execution
@@ -92,7 +92,8 @@ def compare_runs(checkpoint_a: str | Path, checkpoint_b: str | Path) -> dict[str
         "minutes": [summaries[0].get("minutes"), summaries[1].get("minutes")],
         "execution_differences": {key: [configs[0].get(key), configs[1].get(key)] for key in differing},
         "weights": weights,
-        "validation": compare_histories(summaries[0]["history"], summaries[1]["history"]),
+        # Averaged weights (models.average_weights) have no validation history.
+        "validation": compare_histories(summaries[0].get("history", []), summaries[1].get("history", [])),
     }
 
 

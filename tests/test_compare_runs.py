@@ -63,3 +63,15 @@ def test_runs_may_differ_in_where_they_ran(tmp_path):
     b = write_run(tmp_path / "b", "run", config={"seed": 0, "threads": 8, "device": "cuda", "data_workers": 8})
     result = compare_runs(a, b)
     assert result["execution_differences"] == {"data_workers": [None, 8], "device": [None, "cuda"], "threads": [2, 8]}
+
+
+def test_runs_without_a_validation_history_compare_by_weights(tmp_path):
+    """Averaged weights (models.average_weights) record no validation history."""
+    paths = [write_run(tmp_path / folder, "averaged") for folder in ("a", "b")]
+    for path in paths:
+        summary = json.loads(path.with_suffix(".json").read_text())
+        del summary["history"]
+        path.with_suffix(".json").write_text(json.dumps(summary))
+    result = compare_runs(*paths)
+    assert result["weights"]["identical"] == result["weights"]["tensors"] > 0
+    assert result["validation"] == {"steps": [], "metrics": {}}
