@@ -5,7 +5,11 @@ from pathlib import Path
 
 from torch import nn
 
+from models.stereo_net import StereoNetConfig
 from models.training import checkpoint_bytes
+
+#: A stereo network small enough for fast export and averaging tests.
+SMALL_STEREO = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
 
 
 def write_run(folder: Path, name: str, model: nn.Module, train_scenes: list[str] | None = None) -> str:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,20 +15,18 @@ import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from checkpoints import write_run  # noqa: E402
+from checkpoints import SMALL_STEREO as SMALL, write_run  # noqa: E402
 from models import export  # noqa: E402
 from models.average_weights import average_state_dicts, main, recompute_batchnorm  # noqa: E402
 from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
 from models.train_stereo import TrainConfig  # noqa: E402
 from sensing.stereo import onnx_properties  # noqa: E402
 
-SMALL = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
-
 
 @pytest.fixture
 def tiny_config(tmp_path):
     """The shipped training config on small procedural crops only (no data root needed)."""
-    raw = yaml.safe_load(open("configs/train_stereo.yaml"))
+    raw = yaml.safe_load(Path("configs/train_stereo.yaml").read_text())
     raw |= {"batch_size": 2, "crop_hw": [64, 96], "max_disparity_px": 24, "synthetic_fraction": 1.0, "train_scenes": [], "validation_scenes": []}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -13,14 +13,12 @@ pytest.importorskip("onnx", reason="exporting the networks needs onnx (the 'trai
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 
-from checkpoints import write_run  # noqa: E402
+from checkpoints import SMALL_STEREO as SMALL, write_run  # noqa: E402
 from models.export import count_macs, main  # noqa: E402
 from models.mono_net import GlassMonoNet, MonoNetConfig  # noqa: E402
-from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
+from models.stereo_net import GlassStereoNet  # noqa: E402
 from models.training import checkpoint_bytes  # noqa: E402
 from sensing.stereo import onnx_properties  # noqa: E402
-
-SMALL = StereoNetConfig(levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8)
 
 
 @pytest.mark.parametrize(("coarse_matching", "wide_context"), [(False, False), (True, False), (True, True)])
