@@ -193,9 +193,9 @@ def warm_start_lines(warm_start: dict[str, Any] | None) -> list[str]:
     """Model-card table rows saying which weights a warm-started run began from."""
     if not warm_start:
         return []
-    new = ", ".join(sorted({name.rsplit(".", 1)[0] for name in warm_start["new"]})) or "none"
+    new, unused = (", ".join(sorted({name.rsplit(".", 1)[0] for name in warm_start.get(key, [])})) or "none" for key in ("new", "unused"))
     return [
-        f"| started from | {warm_start['weights']} ({warm_start['loaded']} tensors copied; newly initialised: {new}) |",
+        f"| started from | {warm_start['weights']} ({warm_start['loaded']} tensors copied; newly initialised: {new}; left out: {unused}) |",
     ]
 
 
@@ -204,10 +204,12 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
     lines = [
         f"# {config.name}: GlassStereoNet weights",
         "",
-        "Small stereo network for CPU inference (models/stereo_net.py): shared inverted-residual encoder,",
+        "Small stereo network for CPU inference (models/stereo_net.py): shared inverted-residual encoder"
+        + ("" if config.model.half_block else " (no residual block at 1/2)")
+        + ",",
         f"cosine-correlation cost volume at 1/4 resolution, 2D hourglass aggregation down to 1/{16 if config.model.wide_context else 8},",
-        f"windowed soft-argmax with a peak-mass confidence, {config.model.refine_iterations} pass(es) of 1/2-resolution refinement on a",
-        f"local correlation (±{config.model.correlation_radius} px at 1/2"
+        f"windowed soft-argmax with a peak-mass confidence, {config.model.refine_iterations} pass(es) of 1/2-resolution refinement",
+        f"({config.model.refine_blocks} residual blocks) on a local correlation (±{config.model.correlation_radius} px at 1/2"
         + (", of 1/2 features plus the 1/4 matching features upsampled" if config.model.coarse_matching else "")
         + ") and convex",
         "upsampling to full resolution, plus a learned confidence of bad-2 (error < 2 px).",
@@ -292,7 +294,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
         "onnx_bytes": onnx_path.stat().st_size,
         "minutes": minutes,
         "trained_on": device_description(device, config.threads),
-        "warm_start": started_from and {"weights": config.init_weights, "loaded": len(started_from["loaded"]), "new": started_from["new"]},
+        "warm_start": started_from and {"weights": config.init_weights, "loaded": len(started_from["loaded"]), "new": started_from["new"], "unused": started_from["unused"]},
         "config": config.to_dict(),
         "history": history,
     }

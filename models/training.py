@@ -180,8 +180,9 @@ def read_run_summary(checkpoint_path: str | Path) -> dict[str, Any]:
 def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     """Copy into ``model`` every tensor of the checkpoint at ``path`` whose name and shape match.
 
-    Returns the names copied (``loaded``) and those of ``model`` left at their initialisation
-    (``new``). A checkpoint that matches nothing is an error (the wrong file, most likely).
+    Returns the names copied (``loaded``), those of ``model`` left at their initialisation
+    (``new``) and those of the checkpoint left out (``unused``: layers the model no longer has).
+    A checkpoint that matches nothing is an error (the wrong file, most likely).
     """
     source = read_checkpoint(path)["state_dict"]
     target = model.state_dict()
@@ -189,7 +190,7 @@ def warm_start(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     if not loaded:
         raise ValueError(f"{path}: no tensor matches the model; not a checkpoint of this network")
     model.load_state_dict({name: source[name] for name in loaded}, strict=False)
-    return {"loaded": loaded, "new": sorted(set(target) - set(loaded))}
+    return {"loaded": loaded, "new": sorted(set(target) - set(loaded)), "unused": sorted(set(source) - set(loaded))}
 
 
 def training_main(

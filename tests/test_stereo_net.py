@@ -143,6 +143,31 @@ def test_warm_start_copies_matching_tensors_and_names_the_new_ones(tmp_path):
     for name in started["loaded"]:
         assert torch.equal(target.state_dict()[name], source.state_dict()[name]), name
     assert len(started["loaded"]) == len(target.state_dict()) - 1
+    assert started["unused"] == ["refinement.enter.0.weight"]
+
+
+def test_slimmer_network_warm_starts_from_the_full_one_and_names_the_layers_left_out(tmp_path):
+    """Without the 1/2 encoder block and with 3 refinement blocks, every remaining tensor comes
+    from the full network; the checkpoint's tensors of the dropped blocks are listed as unused."""
+    torch.manual_seed(0)
+    source = GlassStereoNet(StereoNetConfig(**SMALL))
+    path = tmp_path / "source.pt"
+    path.write_bytes(checkpoint_bytes(source))
+    target = GlassStereoNet(StereoNetConfig(**SMALL, half_block=False, refine_blocks=3))
+    started = warm_start(target, path)
+    assert started["new"] == []
+    assert {name.split(".")[:3] == ["encoder", "to_half", "1"] or name.split(".")[:3] == ["refinement", "body", "3"] for name in started["unused"]} == {True}
+    assert len(started["loaded"]) + len(started["unused"]) == len(source.state_dict())
+    left = 255 * torch.rand(1, 3, 32, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        disparity, confidence = target.eval()(left, torch.roll(left, -3, dims=3))
+    assert disparity.shape == confidence.shape == (1, 1, 32, 64)
+
+
+@pytest.mark.parametrize("blocks", [0, 5])
+def test_refine_blocks_out_of_range_is_an_error(blocks):
+    with pytest.raises(ValueError, match="refine_blocks must be 1-4"):
+        GlassStereoNet(StereoNetConfig(**SMALL, refine_blocks=blocks))
 
 
 def test_coarse_matching_starts_as_the_network_without_it_and_then_changes_the_output(tmp_path):

@@ -33,6 +33,8 @@ def test_same_seed_same_weights_and_metrics(tmp_path):
     card = (tmp_path / "a.md").read_text()
     assert "parameters" in card and "MACs at 640x480" in card
     assert "| disparity loss (final, 1/2) | Cauchy, scale 1 px;" in card  # the shipped config's
+    started = [line for line in card.splitlines() if line.startswith("| started from |")]
+    assert len(started) == 1 and "newly initialised:" in started[0] and "left out:" in started[0]  # the config warm-starts
 
 
 def test_other_seed_other_weights(tmp_path):
