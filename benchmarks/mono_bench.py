@@ -72,7 +72,7 @@ def bench_mono(
     properties = estimator.properties
     image = bench_image() if image is None else image
     feed = {"image": estimator.network_input(image)}
-    session = onnx_session(weights, threads)
+    session = onnx_session(weights, threads, feed["image"].shape[2:])
     calls: dict[str, Callable[[], Any]] = {
         "predict": lambda: estimator.predict(image),
         "network": lambda: session.run(["disparity"], feed),

@@ -145,6 +145,7 @@ def bench_stereo(
         "net_max_disparity_px": properties["max_disparity_px"],
         "net_stride": properties["stride"],
         "net_input_scale": round(net_scale, 4),
+        "net_session": "fixed to the input size (sensing.stereo.onnx_session input_hw)",
         "net_info": properties["info"],
         "net": results["net"],
         "net_confidence": results["net_confidence"],

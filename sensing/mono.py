@@ -51,7 +51,7 @@ class MonoEstimator:
         (align them to stereo disparity with :func:`sensing.fusion.align_mono_to_stereo`).
         """
         feed = {"image": self.network_input(image)}
-        (output,) = onnx_session(self.weights, self.threads).run(["disparity"], feed)
+        (output,) = onnx_session(self.weights, self.threads, feed["image"].shape[2:]).run(["disparity"], feed)
         return normalised_output(output, image.shape[:2], self.properties["long_side_px"])
 
 

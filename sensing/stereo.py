@@ -158,18 +158,31 @@ def net_working_scale(max_disparity_px: float, reach_px: float) -> float:
     return 1.0 if max_disparity_px <= NET_RANGE_TOLERANCE * reach_px else reach_px / max_disparity_px
 
 
-def onnx_session(path: str, threads: int) -> Any:
-    """The ONNX Runtime session of ``path`` (cached per file version and thread count)."""
-    return _cached_session(path, os.stat(path).st_mtime_ns, threads)
+def onnx_session(path: str, threads: int, input_hw: tuple[int, int] | None = None) -> Any:
+    """The ONNX Runtime session of ``path`` (cached per file version, thread count and input size).
+
+    input_hw : (H, W) px of the (N, C, H, W) inputs it will run on, or None for any size. A
+        session for one size fixes the model's free height and width dimensions to it, so ONNX
+        Runtime's graph optimiser folds every computation that depends only on the size (the
+        cost volume's and the warp's index tensors, the padding) into constants: the same
+        outputs, and the stereo network ran about 15 % faster at 640x480 on 2 threads (ad-hoc,
+        bare session). Building one takes tens of ms.
+    """
+    return _cached_session(path, os.stat(path).st_mtime_ns, threads, None if input_hw is None else tuple(int(v) for v in input_hw))
 
 
-@lru_cache(maxsize=4)
-def _cached_session(path: str, _mtime_ns: int, threads: int) -> Any:
+@lru_cache(maxsize=8)
+def _cached_session(path: str, _mtime_ns: int, threads: int, input_hw: tuple[int, int] | None) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if input_hw is not None:
+        shape = _cached_session(path, _mtime_ns, threads, None).get_inputs()[0].shape
+        for name, size in zip(shape[2:], input_hw):
+            if isinstance(name, str):
+                options.add_free_dimension_override_by_name(name, size)
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -228,7 +241,6 @@ class NetMatcher:
         _check_pair(left, right)
         if max_disparity_px < 1:
             raise ConfigError(f"max_disparity_px must be at least 1, got {max_disparity_px}")
-        session = onnx_session(self.weights, self.threads)
         properties = self.properties
         height, width = left.shape[:2]
         scale = net_working_scale(max_disparity_px, properties["max_disparity_px"])
@@ -239,6 +251,7 @@ class NetMatcher:
         views = [as_bgr(view) for view in (left, right)]
         padded = [pad_to_stride(view, properties["stride"])[0] for view in views]
         feed = {name: network_input(view) for name, view in zip(("left", "right"), padded)}
+        session = onnx_session(self.weights, self.threads, padded[0].shape[:2])
         disparity, confidence = session.run(["disparity", "confidence"], feed)
         small_h, small_w = views[0].shape[:2]
         disparity, confidence = disparity[0, 0, :small_h, :small_w], confidence[0, 0, :small_h, :small_w]

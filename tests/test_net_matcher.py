@@ -14,7 +14,7 @@ from models.export import count_macs, export_stereo_onnx  # noqa: E402
 from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig  # noqa: E402
 from models.train_stereo import TrainConfig, load_checkpoint, predict, train  # noqa: E402
 from sensing.errors import ConfigError  # noqa: E402
-from sensing.stereo import NetMatcher, build_matcher, pad_to_stride  # noqa: E402
+from sensing.stereo import NetMatcher, build_matcher, onnx_session, pad_to_stride  # noqa: E402
 
 SMALL = StereoNetConfig(
     levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8
@@ -106,6 +106,21 @@ def test_onnx_matches_pytorch(small_net, size_hw):
     with torch.no_grad():
         _, torch_confidence = model(as_tensor(left), as_tensor(right))
     np.testing.assert_allclose(onnx_confidence, torch_confidence[0, 0, :height, :width].numpy(), rtol=0, atol=1e-3)
+
+
+def test_sized_session_fixes_the_input_size_and_matches_the_dynamic_one(small_net):
+    _, path = small_net
+    left, right = (as_tensor(view).numpy() for view in textured_pair(64, 128, seed=3))
+    dynamic = onnx_session(path, 1)
+    sized = onnx_session(path, 1, (64, 128))
+    assert dynamic.get_inputs()[0].shape[2:] == ["height", "width"]
+    assert [view.shape for view in sized.get_inputs()] == [[1, 3, 64, 128]] * 2
+    assert onnx_session(path, 1, (64, 128)) is sized and onnx_session(path, 1, (72, 128)) is not sized
+    feed = {"left": left, "right": right}
+    for expected, actual in zip(dynamic.run(None, feed), sized.run(None, feed)):
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-3)
+    with pytest.raises(Exception, match="(?i)dimension|shape"):
+        sized.run(None, {name: np.zeros((1, 3, 72, 128), np.float32) for name in feed})
 
 
 def test_wide_search_range_downscales_the_views(small_net):
