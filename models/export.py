@@ -30,17 +30,31 @@ from sensing.fileio import write_bytes_atomic
 OPSET = 17
 
 
+class Uint8Views(nn.Module):
+    """A stereo network taking (N, 3, H, W) uint8 views, converted to float32 inside the graph:
+    the runtime copies a quarter of the bytes into the session (about 3.5 ms less per 640x480
+    pair on 2 threads than float32 inputs, ad-hoc, bare ONNX Runtime session)."""
+
+    def __init__(self, model: GlassStereoNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(left.float(), right.float())
+
+
 def export_stereo_onnx(model: GlassStereoNet, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
     """Write ``model`` (eval mode, dynamic H and W) as ONNX with ``glassdepth.*`` metadata.
 
-    Inputs ``left``, ``right``: (1, 3, H, W) float32 BGR in [0, 255], H and W multiples of
-    :data:`STRIDE`. Outputs ``disparity`` (1, 1, H, W) px and ``confidence`` (1, 1, H, W).
+    Inputs ``left``, ``right``: (1, 3, H, W) uint8 BGR, H and W multiples of :data:`STRIDE`
+    (earlier exports take float32 in [0, 255]; the runtime feeds the type a file declares).
+    Outputs ``disparity`` (1, 1, H, W) px and ``confidence`` (1, 1, H, W).
     """
     model = model.eval()
-    example = torch.zeros(1, 3, 8 * STRIDE, 16 * STRIDE)
+    example = torch.zeros(1, 3, 8 * STRIDE, 16 * STRIDE, dtype=torch.uint8)
     tmp = Path(f"{path}.export")
     torch.onnx.export(
-        model,
+        Uint8Views(model),
         (example, example),
         str(tmp),
         input_names=["left", "right"],

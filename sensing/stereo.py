@@ -250,8 +250,9 @@ class NetMatcher:
             right = cv2.resize(right, size, interpolation=cv2.INTER_AREA)
         views = [as_bgr(view) for view in (left, right)]
         padded = [pad_to_stride(view, properties["stride"])[0] for view in views]
-        feed = {name: network_input(view) for name, view in zip(("left", "right"), padded)}
         session = onnx_session(self.weights, self.threads, padded[0].shape[:2])
+        dtype = np.uint8 if session.get_inputs()[0].type == "tensor(uint8)" else np.float32
+        feed = {name: network_input(view, dtype) for name, view in zip(("left", "right"), padded)}
         disparity, confidence = session.run(["disparity", "confidence"], feed)
         small_h, small_w = views[0].shape[:2]
         disparity, confidence = disparity[0, 0, :small_h, :small_w], confidence[0, 0, :small_h, :small_w]
@@ -267,13 +268,14 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
-def network_input(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float32, C-contiguous: the layout the networks take.
+def network_input(image: np.ndarray, dtype: type[np.generic] = np.float32) -> np.ndarray:
+    """(H, W, 3) uint8 -> (1, 3, H, W) of ``dtype``, C-contiguous: the layout the networks take
+    (the stereo network's current exports take uint8, the others float32 in [0, 255]).
 
     Contiguous matters: ONNX Runtime copies a strided (transposed) input itself, about 5 ms
     slower for a 640x480 stereo pair on 2 threads than this copy.
     """
-    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=dtype)
 
 
 def right_disparity(matcher: StereoMatcher, left: np.ndarray, right: np.ndarray, *, max_disparity_px: int) -> DisparityMap:

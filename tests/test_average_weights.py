@@ -96,12 +96,12 @@ def test_averaged_weights_are_written_and_run_as_the_mean_network(tmp_path, caps
     info = onnx_properties(str(out / "tiny_swa.onnx"), 1, "stereo", {})["info"]
     assert info == {"name": "tiny_swa", "train_scenes": ["a/one", "b/two"], "averaged_from": ["run0", "run1", "run2"]}
     generator = torch.Generator().manual_seed(4)
-    left = 255 * torch.rand(1, 3, 40, 72, generator=generator)
+    left = torch.randint(0, 256, (1, 3, 40, 72), generator=generator).float()
     right = torch.roll(left, -3, dims=3)
     with torch.no_grad():
         expected = expected_model(left, right)
     session = onnxruntime.InferenceSession(str(out / "tiny_swa.onnx"), providers=["CPUExecutionProvider"])
-    disparity, confidence = session.run(None, {"left": left.numpy(), "right": right.numpy()})
+    disparity, confidence = session.run(None, {"left": left.to(torch.uint8).numpy(), "right": right.to(torch.uint8).numpy()})
     assert np.allclose(disparity, expected[0].numpy(), atol=1e-3)
     assert np.allclose(confidence, expected[1].numpy(), atol=1e-4)
 

@@ -43,12 +43,12 @@ def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, cap
     assert info == {"name": "tiny_stereo", "train_scenes": ["middlebury2001/tsukuba"], "steps": 7}
 
     generator = torch.Generator().manual_seed(1)
-    left = 255 * torch.rand(1, 3, 40, 72, generator=generator)  # 1/8: 5 x 9, odd both ways
+    left = torch.randint(0, 256, (1, 3, 40, 72), generator=generator).float()  # 1/8: 5 x 9, odd both ways
     right = torch.roll(left, -3, dims=3)
     with torch.no_grad():
         expected = model(left, right)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    disparity, confidence = session.run(None, {"left": left.numpy(), "right": right.numpy()})
+    disparity, confidence = session.run(None, {"left": left.to(torch.uint8).numpy(), "right": right.to(torch.uint8).numpy()})
     assert np.allclose(disparity, expected[0].numpy(), atol=1e-3)
     assert np.allclose(confidence, expected[1].numpy(), atol=1e-4)
 

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("torch", reason="exporting the network needs torch (the 'train' extra)")
 pytest.importorskip("onnx", reason="exporting the network needs onnx (the 'train' extra)")
 
+import onnx  # noqa: E402
 import torch  # noqa: E402
 
 from models.export import count_macs, export_stereo_onnx  # noqa: E402
@@ -110,7 +111,7 @@ def test_onnx_matches_pytorch(small_net, size_hw):
 
 def test_sized_session_fixes_the_input_size_and_matches_the_dynamic_one(small_net):
     _, path = small_net
-    left, right = (as_tensor(view).numpy() for view in textured_pair(64, 128, seed=3))
+    left, right = (as_tensor(view).numpy().astype(np.uint8) for view in textured_pair(64, 128, seed=3))
     dynamic = onnx_session(path, 1)
     sized = onnx_session(path, 1, (64, 128))
     assert dynamic.get_inputs()[0].shape[2:] == ["height", "width"]
@@ -120,7 +121,26 @@ def test_sized_session_fixes_the_input_size_and_matches_the_dynamic_one(small_ne
     for expected, actual in zip(dynamic.run(None, feed), sized.run(None, feed)):
         np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-3)
     with pytest.raises(Exception, match="(?i)dimension|shape"):
-        sized.run(None, {name: np.zeros((1, 3, 72, 128), np.float32) for name in feed})
+        sized.run(None, {name: np.zeros((1, 3, 72, 128), np.uint8) for name in feed})
+
+
+def test_float_input_exports_still_run(small_net, tmp_path):
+    """Exports before the uint8 inputs took float32 views in [0, 255]; the runtime feeds those too."""
+    model, path = small_net
+    float_path = tmp_path / "float_inputs.onnx"
+    example = torch.zeros(1, 3, 8 * STRIDE, 16 * STRIDE)
+    names = ("left", "right", "disparity", "confidence")
+    torch.onnx.export(model, (example, example), str(float_path), input_names=list(names[:2]), output_names=list(names[2:]),
+                      dynamic_axes={name: {2: "height", 3: "width"} for name in names}, opset_version=17, dynamo=False)
+    onnx_model = onnx.load(str(float_path))
+    onnx.helper.set_model_props(onnx_model, {key: value for key, value in ((p.key, p.value) for p in onnx.load(path).metadata_props)})
+    onnx.save(onnx_model, str(float_path))
+    assert onnx_session(str(float_path), 1).get_inputs()[0].type == "tensor(float)"
+    left, right = textured_pair(64, 128, seed=4)
+    reach = SMALL.max_disparity_px
+    expected = NetMatcher(weights=path, threads=1).match(left, right, max_disparity_px=reach).values_px
+    actual = NetMatcher(weights=str(float_path), threads=1).match(left, right, max_disparity_px=reach).values_px
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-3)
 
 
 def test_wide_search_range_downscales_the_views(small_net):

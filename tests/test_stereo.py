@@ -125,3 +125,5 @@ def test_network_input_is_a_contiguous_float_nchw_copy() -> None:
     assert tensor.shape == (1, 3, 5, 7) and tensor.dtype == np.float32
     assert tensor.flags["C_CONTIGUOUS"]
     assert np.array_equal(tensor[0, 2], image[:, :, 2].astype(np.float32))
+    as_bytes = network_input(image, np.uint8)
+    assert as_bytes.dtype == np.uint8 and as_bytes.flags["C_CONTIGUOUS"] and np.array_equal(as_bytes, tensor)
