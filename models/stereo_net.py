@@ -26,7 +26,7 @@ Inputs are (N, 3, H, W) float32 BGR in [0, 255]; each view is normalised by its 
 standard deviation, so exposure differences between the cameras matter less.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -334,10 +334,12 @@ class Refinement(nn.Module):
         if self.coarse_match is not None:
             matching = matching + F.interpolate(self.coarse_match(quarter), scale_factor=2.0, mode="bilinear", align_corners=False)
         passes = []
-        for _ in range(self.iterations):
+        for index in range(self.iterations):
             correlation = local_correlation(matching[:n], matching[n:], disparity, self.radius)
-            x = self.enter_pass(left, torch.cat([correlation, disparity / 32.0, mass], dim=1))
-            out = self.head(self.body(x + context)).clamp(-HEAD_BOUND, HEAD_BOUND)
+            x = self.body(self.enter_pass(left, torch.cat([correlation, disparity / 32.0, mass], dim=1)) + context)
+            # Passes before the last use only the disparity update: its row of the head alone.
+            last = index + 1 == self.iterations
+            out = (self.head(x) if last else F.conv2d(x, self.head.weight[:1], self.head.bias[:1])).clamp(-HEAD_BOUND, HEAD_BOUND)
             disparity = disparity + out[:, :1]
             passes.append(disparity)
         return passes, out[:, 1:2], out[:, 2:]
@@ -369,6 +371,13 @@ class GlassStereoNet(nn.Module):
         self.encoder = Encoder(config)
         self.aggregation = Aggregation(config)
         self.refinement = Refinement(config)
+
+    def with_refine_iterations(self, iterations: int) -> "GlassStereoNet":
+        """A copy with the same weights that runs the refinement ``iterations`` times (in the
+        mode of this one; the refinement's weights are shared between passes)."""
+        copy = GlassStereoNet(replace(self.config, refine_iterations=iterations))
+        copy.load_state_dict(self.state_dict())
+        return copy.train(self.training)
 
     def forward_all(self, left: torch.Tensor, right: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate output training supervises.

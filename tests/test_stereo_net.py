@@ -132,6 +132,25 @@ def test_refinement_enter_folded_for_inference_is_the_same_function():
         assert torch.equal(refinement.enter_pass(left, matching), refinement.enter(torch.cat([left, matching], dim=1)))
 
 
+def test_more_refine_iterations_share_the_weights_and_start_with_the_same_first_pass():
+    """A copy with 2 passes has the same weights; its first pass (which uses only the head's
+    disparity row) is the one-pass network's, and the second pass changes the output."""
+    torch.manual_seed(5)
+    one = GlassStereoNet(StereoNetConfig(**SMALL)).eval()
+    with torch.no_grad():
+        one.refinement.head.weight.normal_(0.0, 0.5)  # a head that moves the disparity
+    two = one.with_refine_iterations(2)
+    assert two.config.refine_iterations == 2 and not two.training
+    assert all(torch.equal(a, b) for a, b in zip(one.state_dict().values(), two.state_dict().values()))
+    left = 255 * torch.rand(1, 3, 32, 64)
+    right = torch.roll(left, -3, dims=3)
+    with torch.no_grad():
+        out_one, out_two = one.forward_all(left, right), two.forward_all(left, right)
+    assert out_two["half"].shape[1] == 2
+    assert torch.allclose(out_two["half"][:, :1], out_one["half"], atol=1e-5)
+    assert not torch.allclose(out_two["disparity"], out_one["disparity"], atol=1e-3)
+
+
 def test_warm_start_copies_matching_tensors_and_names_the_new_ones(tmp_path):
     torch.manual_seed(0)
     source = GlassStereoNet(StereoNetConfig(**SMALL, correlation_radius=2))
