@@ -6,7 +6,10 @@ output; for mono, the long side it was trained for.
 
 ``python -m models.export WEIGHTS.pt`` exports a trained checkpoint again with the current graph
 code (the same weights; e.g. after a change that makes the graph faster on ONNX Runtime) to
-``WEIGHTS.onnx``, with the metadata of its training run (``WEIGHTS.json``).
+``WEIGHTS.onnx``, with the metadata of its training run (``WEIGHTS.json``). With
+``--refine-passes N`` a stereo checkpoint is exported running its refinement N times (the weights
+are shared between passes) to ``WEIGHTS_passesN.onnx``: more accurate and slower than the network
+it was trained as (README: Stereo network).
 """
 
 import argparse
@@ -130,9 +133,14 @@ def count_macs(model: nn.Module, height: int, width: int, *, views: int = 2) -> 
     return total
 
 
-def reexport(checkpoint_path: Path) -> Path:
+def reexport(checkpoint_path: Path, refine_passes: int | None = None) -> Path:
     """Export the stereo or mono checkpoint at ``checkpoint_path`` (``<name>.pt``) to ``<name>.onnx``
-    beside it, with the ONNX metadata its training run gave (from ``<name>.json``); returns the path."""
+    beside it, with the ONNX metadata its training run gave (from ``<name>.json``); returns the path.
+
+    refine_passes : for a stereo checkpoint, export it with this many refinement passes instead of
+        the trained number, to ``<name>_passes<N>.onnx`` (``refine_passes`` in its metadata);
+        raises ValueError for a mono checkpoint or a count below 1
+    """
     # The training modules import this one, so their checkpoint loaders are imported here.
     from models import train_mono, train_stereo
 
@@ -146,8 +154,16 @@ def reexport(checkpoint_path: Path) -> Path:
     onnx_path = checkpoint_path.with_suffix(".onnx")
     # A checkpoint saved before a config field existed lacks it (the field's default applies).
     fields = set(read_checkpoint(checkpoint_path)["config"])
-    if fields and fields <= set(StereoNetConfig.__dataclass_fields__):
-        export_stereo_onnx(train_stereo.load_checkpoint(checkpoint_path), onnx_path, metadata)
+    is_stereo = bool(fields) and fields <= set(StereoNetConfig.__dataclass_fields__)
+    if refine_passes is not None and (not is_stereo or refine_passes < 1):
+        raise ValueError(f"{checkpoint_path}: refine passes need a stereo checkpoint and a count of at least 1, got {refine_passes}")
+    if is_stereo:
+        model = train_stereo.load_checkpoint(checkpoint_path)
+        if refine_passes is not None:
+            model = model.with_refine_iterations(refine_passes)
+            onnx_path = checkpoint_path.with_name(f"{checkpoint_path.stem}_passes{refine_passes}.onnx")
+            metadata["refine_passes"] = refine_passes
+        export_stereo_onnx(model, onnx_path, metadata)
     elif fields and fields <= set(mono_net.MonoNetConfig.__dataclass_fields__):
         export_mono_onnx(train_mono.load_checkpoint(checkpoint_path), onnx_path, metadata)
     else:
@@ -158,10 +174,12 @@ def reexport(checkpoint_path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.export", description="Export trained checkpoints again with the current graph code.")
     parser.add_argument("checkpoints", nargs="+", type=Path, help="<name>.pt files written by models.train_stereo or models.train_mono")
+    parser.add_argument("--refine-passes", type=int, default=None, metavar="N",
+                        help="stereo only: run the refinement N times (shared weights), written to <name>_passesN.onnx")
     args = parser.parse_args(argv)
     for path in args.checkpoints:
         try:
-            print(f"wrote {reexport(path)}")
+            print(f"wrote {reexport(path, args.refine_passes)}")
         except (FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -53,6 +53,35 @@ def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, cap
     assert np.allclose(confidence, expected[1].numpy(), atol=1e-4)
 
 
+def test_reexport_with_more_refine_passes(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = GlassStereoNet(SMALL).eval()
+    with torch.no_grad():
+        model.refinement.head.weight.normal_(0.0, 0.5)
+    write_run(tmp_path, "tiny_stereo", model)
+    assert main(["--refine-passes", "2", str(tmp_path / "tiny_stereo.pt")]) == 0
+    onnx_path = tmp_path / "tiny_stereo_passes2.onnx"
+    assert f"wrote {onnx_path}" in capsys.readouterr().out and not (tmp_path / "tiny_stereo.onnx").exists()
+    assert onnx_properties(str(onnx_path), 1, "stereo", {})["info"]["refine_passes"] == 2
+    left = torch.randint(0, 256, (1, 3, 40, 72), generator=torch.Generator().manual_seed(2)).float()
+    right = torch.roll(left, -3, dims=3)
+    with torch.no_grad():
+        expected = model.with_refine_iterations(2)(left, right)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    disparity, _ = session.run(None, {"left": left.to(torch.uint8).numpy(), "right": right.to(torch.uint8).numpy()})
+    assert np.allclose(disparity, expected[0].numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("passes", ["0", "2"])
+def test_refine_passes_need_a_stereo_checkpoint_and_a_positive_count(tmp_path, capsys, passes):
+    write_run(tmp_path, "tiny_stereo", GlassStereoNet(SMALL).eval())
+    write_run(tmp_path, "tiny_mono", GlassMonoNet(MonoNetConfig()).eval())
+    path = tmp_path / ("tiny_stereo.pt" if passes == "0" else "tiny_mono.pt")
+    assert main(["--refine-passes", passes, str(path)]) == 2
+    assert "refine passes need a stereo checkpoint and a count of at least 1" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.onnx"))
+
+
 def test_reexport_of_a_checkpoint_saved_before_a_config_field_existed(tmp_path):
     """Older checkpoints lack later config fields (e.g. coarse_matching); their defaults apply."""
     model = GlassStereoNet(SMALL).eval()
