@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     stereo.add_argument("--out", type=Path, required=True, help="disparity PFM to write (float32 px, inf = unknown)")
     stereo.add_argument("--method", default="sgbm", help="stereo method (default sgbm)")
     stereo.add_argument("--max-disparity", type=int, help="search range in px (default: a quarter of the width, at most 256)")
+    stereo.add_argument("--weights", type=Path, help="ONNX weights of the net method (default: the shipped ones)")
     stereo.set_defaults(handler=_stereo)
 
     mono = commands.add_parser("mono", parents=[common], help="relative disparity of one image (mono network)")
@@ -282,6 +283,9 @@ def _stereo(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".pfm":
         raise InputError(f"--out must name a .pfm file, got {args.out}")
+    if args.weights is not None and args.method != "net":
+        raise ConfigError("--weights applies to the net method: add --method net")
+    matcher = build_matcher(args.method, **({} if args.weights is None else {"weights": str(args.weights)}))
     left, right = read_image(args.left), read_image(args.right)
     if left.shape[:2] != right.shape[:2]:
         raise InputError(f"left is {left.shape[1]}x{left.shape[0]} but right is {right.shape[1]}x{right.shape[0]}")
@@ -290,7 +294,7 @@ def _stereo(args: argparse.Namespace) -> int:
     max_disparity = args.max_disparity or min(256, left.shape[1] // 4)
     if max_disparity <= 0:
         raise InputError(f"--max-disparity must be positive, got {max_disparity}")
-    disparity = build_matcher(args.method).match(left, right, max_disparity_px=max_disparity)
+    disparity = matcher.match(left, right, max_disparity_px=max_disparity)
     write_image_atomic(args.out, disparity.values_px)
     print(f"disparity ({100 * float(np.mean(disparity.valid)):.1f}% of pixels) written to {args.out}")
     return EXIT_OK

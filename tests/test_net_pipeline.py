@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from sensing.cli import EXIT_OK, main
+from sensing.cli import EXIT_INPUT, EXIT_OK, main
 from sensing.config import config_from_dict
 from sensing.demo_capture import build_demo_capture
 from sensing.pipeline import run_pipeline
@@ -41,6 +41,25 @@ def test_process_command_with_the_network(demo_capture, tmp_path):
     assert main(["process", str(demo_capture), "--out", str(out), "--config", str(config_file)]) == EXIT_OK
     report = json.loads((out / "report.json").read_text())
     assert report["stereo"]["method"] == "net" and report["depth_source"] in ("stereo", "fused")
+
+
+def test_stereo_command_with_net_weights(tmp_path, capsys):
+    import cv2
+    from skimage.data import stereo_motorcycle
+
+    left, right, _ = stereo_motorcycle()
+    views = [str(tmp_path / name) for name in ("l.png", "r.png")]
+    for path, view in zip(views, (left, right)):
+        cv2.imwrite(path, view[:, :, ::-1])
+    out = tmp_path / "disp.pfm"
+    command = ["stereo", *views, "--out", str(out), "--max-disparity", "80"]
+    assert main([*command, "--method", "net", "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_OK and out.is_file()
+    out.unlink()
+    assert main([*command, "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_INPUT
+    assert "--weights applies to the net method" in capsys.readouterr().err
+    assert main([*command, "--method", "net", "--weights", str(tmp_path / "missing.onnx")]) == EXIT_INPUT
+    assert "stereo network weights not found" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_inference_does_not_import_torch():
