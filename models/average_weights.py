@@ -58,12 +58,14 @@ def average_checkpoints(paths: list[Path]) -> tuple[GlassStereoNet, list[dict[st
     """
     summaries = [read_run_summary(path) for path in paths]
     checkpoints = [read_checkpoint(path) for path in paths]
-    configs = [checkpoint["config"] for checkpoint in checkpoints]
+    for path, checkpoint in zip(paths, checkpoints):
+        if not set(checkpoint["config"]) <= set(StereoNetConfig.__dataclass_fields__):
+            raise ValueError(f"{path}: not a stereo network checkpoint (config keys {sorted(checkpoint['config'])})")
+    # A checkpoint saved before a config field existed lacks it (the field's default applies).
+    configs = [StereoNetConfig(**checkpoint["config"]) for checkpoint in checkpoints]
     if any(config != configs[0] for config in configs[1:]):
         raise ValueError("the checkpoints have different network configs; only checkpoints of one chain can be averaged")
-    if not set(configs[0]) <= set(StereoNetConfig.__dataclass_fields__):
-        raise ValueError(f"{paths[0]}: not a stereo network checkpoint (config keys {sorted(configs[0])})")
-    model = GlassStereoNet(StereoNetConfig(**configs[0]))
+    model = GlassStereoNet(configs[0])
     model.load_state_dict(average_state_dicts([checkpoint["state_dict"] for checkpoint in checkpoints]))
     return model.eval(), summaries
 

@@ -121,6 +121,17 @@ def test_checkpoints_of_different_networks_are_refused(tmp_path, capsys, tiny_co
     assert not (tmp_path / "out").exists()
 
 
+def test_a_checkpoint_saved_before_a_config_field_existed_averages_with_a_current_one(tmp_path, tiny_config):
+    """An older checkpoint lacks later config fields (e.g. half_block); their defaults apply."""
+    old = random_model(1)
+    paths = [write_run(tmp_path, "old", old, ["a/one"]), write_run(tmp_path, "new", random_model(2), ["a/one"])]
+    config = old.config.to_dict()
+    del config["half_block"], config["refine_blocks"]
+    torch.save({"config": config, "state_dict": old.state_dict()}, paths[0])
+    assert main(["--name", "mixed_age", "--config", str(tiny_config), "--out-dir", str(tmp_path / "out"), "--bn-batches", "0", *paths]) == 0
+    assert (tmp_path / "out" / "mixed_age.onnx").is_file()
+
+
 @pytest.mark.parametrize("case", ["one checkpoint", "missing summary", "negative batches", "missing config"])
 def test_bad_arguments_get_a_clear_error(tmp_path, capsys, tiny_config, case):
     path = write_run(tmp_path, "run", random_model(1), ["a/one"])
