@@ -77,17 +77,23 @@ class TrainConfig:
     device: str = "cpu"
     data_workers: int = 1
     robust_scale_px: float | None = None
+    alternate_crop: tuple[int, int, int] | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
         raw = read_training_yaml(path, cls, overrides)
         raw["crop_hw"] = tuple(raw["crop_hw"])
         raw["real_scale_range"] = tuple(raw["real_scale_range"])
+        if raw.get("alternate_crop") is not None:
+            raw["alternate_crop"] = tuple(raw["alternate_crop"])
         raw["model"] = StereoNetConfig(**raw.get("model", {}))
         config = cls(**raw)
         check_training_config(config, STRIDE)
         if config.robust_scale_px is not None and not config.robust_scale_px > 0:
             raise ValueError(f"robust_scale_px must be positive or null, got {config.robust_scale_px}")
+        if config.alternate_crop is not None:
+            if len(config.alternate_crop) != 3 or min(config.alternate_crop) < 1 or any(size % STRIDE for size in config.alternate_crop[:2]):
+                raise ValueError(f"alternate_crop must be [height, width, batch_size] with sizes multiples of {STRIDE}, got {config.alternate_crop}")
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,23 +118,27 @@ def to_tensors(sample: StereoSample) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 
 class TrainingPairs(IterableDataset):
-    """Endless stream of training pairs, seeded by (seed, worker)."""
+    """Endless stream of training pairs of ``crop_hw`` (default: the config's), seeded by
+    (seed, worker) and, for a second stream of the same run, by ``stream`` > 0 as well."""
 
-    def __init__(self, config: TrainConfig, scenes: list[LoadedScene]) -> None:
+    def __init__(self, config: TrainConfig, scenes: list[LoadedScene], *, crop_hw: tuple[int, int] | None = None, stream: int = 0) -> None:
         super().__init__()
         self.config = config
         self.scenes = scenes
         self.mirrored = [scene.mirrored() if scene.right_disparity is not None else None for scene in scenes]
+        self.crop_hw = crop_hw or config.crop_hw
+        self.stream = stream
 
     @classmethod
-    def of_config(cls, config: TrainConfig) -> "TrainingPairs":
-        """The stream of ``config``, with its real training scenes loaded from its data root."""
-        return cls(config, load_scenes(config.data_path(), config.train_scenes) if config.synthetic_fraction < 1.0 else [])
+    def of_config(cls, config: TrainConfig, **options: Any) -> "TrainingPairs":
+        """The stream of ``config``, with its real training scenes loaded from its data root;
+        ``options`` as the constructor's (``crop_hw``, ``stream``)."""
+        return cls(config, load_scenes(config.data_path(), config.train_scenes) if config.synthetic_fraction < 1.0 else [], **options)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         worker = get_worker_info()
-        rng = np.random.default_rng([self.config.seed, worker.id if worker else 0])
-        height, width = self.config.crop_hw
+        rng = np.random.default_rng([self.config.seed, worker.id if worker else 0, *([self.stream] if self.stream else [])])
+        height, width = self.crop_hw
         while True:
             if not self.scenes or rng.random() < self.config.synthetic_fraction:
                 sample = random_stereo_pair(
@@ -147,6 +157,17 @@ class TrainingPairs(IterableDataset):
                 left, right = photometric_differences(rng, crop.left, crop.right, grey_probability=self.config.grey_fraction)
                 sample = StereoSample(left, right, crop.disparity, crop.valid)
             yield to_tensors(sample)
+
+
+def training_batches(config: TrainConfig, device: torch.device) -> Iterator[list[torch.Tensor]]:
+    """The batches of a run: ``batch_size`` crops of ``crop_hw``; with ``alternate_crop``
+    (height, width, batch size), every second batch is of that size instead, from a second stream."""
+    batches = training_loader(TrainingPairs.of_config(config), config.batch_size, config.data_workers, device)
+    if config.alternate_crop is None:
+        return iter(batches)
+    height, width, batch_size = config.alternate_crop
+    alternate = training_loader(TrainingPairs.of_config(config, crop_hw=(height, width), stream=1), batch_size, config.data_workers, device)
+    return (batch for pair in zip(batches, alternate) for batch in pair)
 
 
 def predict(model: GlassStereoNet, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -220,7 +241,9 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         f"| MACs at 640x480 | {summary['gmacs_640x480']:.2f} G |",
         f"| largest disparity | {config.model.max_disparity_px} px (inputs padded to multiples of {STRIDE}; the runtime downscales wider ranges) |",
         f"| ONNX size | {summary['onnx_bytes'] / 1e6:.2f} MB |",
-        f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]} |",
+        f"| steps x batch | {config.steps} x {config.batch_size} crops of {config.crop_hw[1]}x{config.crop_hw[0]}"
+        + (f", every second step {config.alternate_crop[2]} crops of {config.alternate_crop[1]}x{config.alternate_crop[0]}" if config.alternate_crop else "")
+        + " |",
         f"| training time | {summary['minutes']:.1f} min on {summary['trained_on']} |",
         f"| seed | {config.seed} |",
         "| disparity loss (final, 1/2) | "
@@ -276,9 +299,8 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
     model = GlassStereoNet(config.model)
     started_from = warm_start(model, REPO_ROOT / config.init_weights) if config.init_weights else None
     device = training_device(config.device)
-    loader = training_loader(TrainingPairs.of_config(config), config.batch_size, config.data_workers, device)
     history, minutes = optimise(
-        model, loader,
+        model, training_batches(config, device),
         lambda batch: stereo_loss(model.forward_all(*batch[:2]), *batch[2:], config.loss_weights, robust_scale_px=config.robust_scale_px),
         lambda: validate(model, synthetic_val, held_out),
         name=config.name, steps=config.steps, learning_rate=config.learning_rate, weight_decay=config.weight_decay,

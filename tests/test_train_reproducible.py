@@ -65,6 +65,9 @@ def test_config_rejects_fractions_outside_0_1():
         ("device", "tpu", "device must be one of"),
         ("data_workers", 0, "data_workers must be at least 1"),
         ("robust_scale_px", 0.0, "robust_scale_px must be positive or null"),
+        ("alternate_crop", [64, 100, 2], "alternate_crop must be \\[height, width, batch_size\\]"),
+        ("alternate_crop", [64, 96], "alternate_crop must be"),
+        ("alternate_crop", [64, 96, 0], "alternate_crop must be"),
     ],
 )
 def test_config_rejects_unknown_device_no_workers_and_a_robust_scale_of_zero(setting, value, message):
@@ -92,3 +95,22 @@ def test_two_data_workers_reproduce_too(tmp_path):
     for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
     assert "2 CPU threads" in (tmp_path / "a.md").read_text()
+
+
+def test_alternate_crop_draws_every_second_batch_at_its_size_and_reproduces(tmp_path):
+    import torch
+
+    from models.train_stereo import training_batches
+
+    config = TrainConfig.from_yaml("configs/train_stereo.yaml", **(SMOKE | {"alternate_crop": [96, 128, 1]}))
+    batches = training_batches(config, torch.device("cpu"))
+    shapes = [tuple(next(batches)[0].shape) for _ in range(4)]
+    assert shapes == [(2, 3, 64, 96), (1, 3, 96, 128)] * 2
+    first, model_a = _run(tmp_path, "a", alternate_crop=[96, 128, 1])
+    second, model_b = _run(tmp_path, "b", alternate_crop=[96, 128, 1])
+    _, plain = _run(tmp_path, "plain")
+    assert first["history"][-1]["metrics"] == second["history"][-1]["metrics"]
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    assert not all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model_a.state_dict().values(), plain.state_dict().values()))
+    assert "every second step 1 crops of 128x96" in (tmp_path / "a.md").read_text()
