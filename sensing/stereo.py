@@ -167,6 +167,11 @@ def onnx_session(path: str, threads: int, input_hw: tuple[int, int] | None = Non
         cost volume's and the warp's index tensors, the padding) into constants: the same
         outputs, and the stereo network ran about 15 % faster at 640x480 on 2 threads (ad-hoc,
         bare session). Building one takes tens of ms.
+
+    ONNX Runtime's memory pattern (a block pre-planned from the first run, kept beside the
+    arena) is off: without it the pipeline's peak RSS with the stereo network at 640x480 fell
+    from 367 to 298 MB, with SGBM (the mono network's session) from 245 to 224 MB, and the
+    network's latency did not measurably change (benchmarks/results/process_runs/).
     """
     return _cached_session(path, os.stat(path).st_mtime_ns, threads, None if input_hw is None else tuple(int(v) for v in input_hw))
 
@@ -178,6 +183,7 @@ def _cached_session(path: str, _mtime_ns: int, threads: int, input_hw: tuple[int
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.enable_mem_pattern = False
     if input_hw is not None:
         shape = _cached_session(path, _mtime_ns, threads, None).get_inputs()[0].shape
         for name, size in zip(shape[2:], input_hw):
