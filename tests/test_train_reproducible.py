@@ -12,14 +12,15 @@ from models.train_stereo import TrainConfig, load_checkpoint, train  # noqa: E40
 
 SMOKE = dict(
     steps=3, batch_size=2, crop_hw=[64, 96], max_disparity_px=24, synthetic_fraction=1.0, train_scenes=[],
-    validation_scenes=[], validate_every=3, synthetic_validation_pairs=2,
+    validation_scenes=[], validate_every=3, synthetic_validation_pairs=2, alternate_crop=None,
 )
 
 
 def _run(tmp_path, name, **overrides):
-    config = TrainConfig.from_yaml("configs/train_stereo.yaml", **(SMOKE | {"name": name} | overrides))
-    if "robust_scale_px" in overrides:  # from_yaml skips None overrides (unset command-line options)
-        config = dataclasses.replace(config, robust_scale_px=overrides["robust_scale_px"])
+    settings = SMOKE | {"name": name} | overrides
+    config = TrainConfig.from_yaml("configs/train_stereo.yaml", **settings)
+    # from_yaml skips None overrides (unset command-line options): those are set here
+    config = dataclasses.replace(config, **{key: value for key, value in settings.items() if value is None})
     summary = train(config, tmp_path, progress=False)
     return summary, load_checkpoint(tmp_path / f"{name}.pt")
 
