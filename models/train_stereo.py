@@ -130,10 +130,13 @@ class TrainingPairs(IterableDataset):
         self.stream = stream
 
     @classmethod
-    def of_config(cls, config: TrainConfig, **options: Any) -> "TrainingPairs":
-        """The stream of ``config``, with its real training scenes loaded from its data root;
-        ``options`` as the constructor's (``crop_hw``, ``stream``)."""
-        return cls(config, load_scenes(config.data_path(), config.train_scenes) if config.synthetic_fraction < 1.0 else [], **options)
+    def of_config(cls, config: TrainConfig) -> "TrainingPairs":
+        """The stream of ``config``, with its real training scenes loaded from its data root."""
+        return cls(config, load_scenes(config.data_path(), config.train_scenes) if config.synthetic_fraction < 1.0 else [])
+
+    def at_crop(self, crop_hw: tuple[int, int], stream: int) -> "TrainingPairs":
+        """Another stream of the same config and loaded scenes, of ``crop_hw`` crops."""
+        return TrainingPairs(self.config, self.scenes, crop_hw=crop_hw, stream=stream)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         worker = get_worker_info()
@@ -162,11 +165,12 @@ class TrainingPairs(IterableDataset):
 def training_batches(config: TrainConfig, device: torch.device) -> Iterator[list[torch.Tensor]]:
     """The batches of a run: ``batch_size`` crops of ``crop_hw``; with ``alternate_crop``
     (height, width, batch size), every second batch is of that size instead, from a second stream."""
-    batches = training_loader(TrainingPairs.of_config(config), config.batch_size, config.data_workers, device)
+    pairs = TrainingPairs.of_config(config)
+    batches = training_loader(pairs, config.batch_size, config.data_workers, device)
     if config.alternate_crop is None:
         return iter(batches)
     height, width, batch_size = config.alternate_crop
-    alternate = training_loader(TrainingPairs.of_config(config, crop_hw=(height, width), stream=1), batch_size, config.data_workers, device)
+    alternate = training_loader(pairs.at_crop((height, width), stream=1), batch_size, config.data_workers, device)
     return (batch for pair in zip(batches, alternate) for batch in pair)
 
 

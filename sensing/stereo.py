@@ -136,7 +136,7 @@ class SgbmMatcher:
 #: resolution (the few largest disparities are then out of reach); beyond it the views shrink.
 NET_RANGE_TOLERANCE = 1.05
 
-#: The shipped stereo network (trained by ``python -m models.train_stereo``, averaged by ``python -m models.average_weights``).
+#: The shipped stereo network (trained by ``python -m models.train_stereo --config configs/train_stereo.yaml``).
 DEFAULT_NET_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "stereo_glass_v25.onnx"
 
 
