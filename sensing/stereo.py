@@ -172,18 +172,34 @@ def onnx_session(path: str, threads: int, input_hw: tuple[int, int] | None = Non
     arena) is off: without it the pipeline's peak RSS with the stereo network at 640x480 fell
     from 367 to 298 MB, with SGBM (the mono network's session) from 245 to 224 MB, and the
     network's latency did not measurably change (benchmarks/results/process_runs/).
+
+    Every session allocates from one CPU arena registered with ONNX Runtime's environment
+    (:func:`_shared_cpu_arena`) instead of an arena of its own, so the mono network reuses the
+    blocks the stereo network's run left free.
     """
     return _cached_session(path, os.stat(path).st_mtime_ns, threads, None if input_hw is None else tuple(int(v) for v in input_hw))
+
+
+@lru_cache(maxsize=1)
+def _shared_cpu_arena() -> None:
+    """Register, once per process, the CPU arena every session of :func:`onnx_session` shares
+    (ONNX Runtime's default arena settings)."""
+    import onnxruntime
+
+    memory = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT)
+    onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg({}))
 
 
 @lru_cache(maxsize=8)
 def _cached_session(path: str, _mtime_ns: int, threads: int, input_hw: tuple[int, int] | None) -> Any:
     import onnxruntime
 
+    _shared_cpu_arena()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.enable_mem_pattern = False
+    options.add_session_config_entry("session.use_env_allocators", "1")
     if input_hw is not None:
         shape = _cached_session(path, _mtime_ns, threads, None).get_inputs()[0].shape
         for name, size in zip(shape[2:], input_hw):
