@@ -78,13 +78,12 @@ def bench_process(
     warm = run_pipeline(capture, config, profile=profile, rectifier=rectifier, matcher=matcher)
     if not warm.ok:
         raise RuntimeError(f"the benchmark capture does not run through the pipeline: {warm.reasons}")
-    # Only what the reference needs outlives the warm-up run: a whole result kept through the
-    # repeats would count in their peak memory.
+    # Only what the reference needs outlives the warm-up run (a whole result would count in the repeats' peak memory).
     rectified = warm.rectified.left, warm.rectified.right
     max_disparity = warm.details["stereo"]["max_disparity_px"]
     processing_size_wh = warm.details["rectification"]["size_wh"]
     del warm
-    runs = []  # (stage records, total ms) only: keeping whole results would inflate the memory measured
+    runs = []  # (stage records, total ms) only, for the same reason
     for index in range(repeats):
         run = run_pipeline(capture, config, profile=profile, rectifier=rectifier, matcher=matcher)
         runs.append((run.stages, run.total_ms))
