@@ -16,17 +16,17 @@ from models.data.synthetic import (
 HEIGHT, WIDTH, MAX_DISPARITY = 96, 128, 40.0
 
 
-def _pair(seed: int, **options: bool) -> StereoSample:
+def _pair(seed: int, **options: bool | float) -> StereoSample:
     return random_stereo_pair(
         np.random.default_rng(seed), height=HEIGHT, width=WIDTH, max_disparity_px=MAX_DISPARITY, **options
     )
 
 
-def _right_sampled_at_true_match(seed: int, offset_px: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def _right_sampled_at_true_match(seed: int, offset_px: float = 0.0, low_texture: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per left pixel whose true match is seen by the right camera (the right view's z-buffer picks
     the same layer on both pixels around x - d): mean abs BGR difference between the left colour and
     the right view sampled bilinearly at (x - d - offset_px, y); and the (H, W) bool mask of them."""
-    layers = _sample_scene(np.random.default_rng(seed), HEIGHT, WIDTH, MAX_DISPARITY)
+    layers = _sample_scene(np.random.default_rng(seed), HEIGHT, WIDTH, MAX_DISPARITY, low_texture=low_texture)
     views = _render_views(layers, HEIGHT, WIDTH)
     ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     right_xs = xs - views.disparity - offset_px
@@ -99,6 +99,29 @@ def test_right_view_at_true_disparity_reproduces_the_left_colour():
         shifted_errors.append(_right_sampled_at_true_match(seed, offset_px=1.5)[0])
     # The check is sensitive: 1.5 px off the true disparity the colours no longer agree.
     assert np.mean(np.concatenate(shifted_errors)) > 3 * np.mean(np.concatenate(errors))
+
+
+def _untextured_share(view: np.ndarray) -> float:
+    """Share of the pixels of a (H, W, 3) uint8 view whose 9x9 mean horizontal gradient is under 4
+    grey levels per px: where matching has nothing to lock on."""
+    grey = cv2.cvtColor(view, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return float((cv2.boxFilter(np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)), -1, (9, 9)) < 4).mean())
+
+
+def test_low_texture_scenes_have_few_large_untextured_surfaces_and_exact_matches():
+    for seed in range(8):
+        layers = _sample_scene(np.random.default_rng(seed), HEIGHT, WIDTH, MAX_DISPARITY, low_texture=True)
+        assert 1 <= len(layers) <= 9  # background, perhaps a ground plane, 2-7 foreground layers
+        difference, matchable = _right_sampled_at_true_match(seed, low_texture=True)
+        assert matchable.mean() > 0.6 and np.median(difference) < 2.0, f"seed {seed}"
+    plain = [_untextured_share(_pair(seed, photometric=False).left) for seed in range(20)]
+    sparse = [
+        _untextured_share(_pair(seed, photometric=False, low_texture_probability=1.0).left) for seed in range(20)
+    ]
+    assert np.mean(sparse) > 1.5 * np.mean(plain) and np.mean(sparse) > 0.3
+    # Probability 0 draws nothing extra, so the streams of earlier training configs are unchanged.
+    for name in ("left", "disparity"):
+        np.testing.assert_array_equal(getattr(_pair(4, low_texture_probability=0.0), name), getattr(_pair(4), name))
 
 
 def _is_perspective(layer) -> bool:

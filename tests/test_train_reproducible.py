@@ -55,7 +55,7 @@ def test_robust_scale_changes_the_training_and_the_card_names_the_loss(tmp_path)
 
 
 def test_config_rejects_fractions_outside_0_1():
-    for setting in ("grey_fraction", "mirror_fraction", "synthetic_fraction"):
+    for setting in ("grey_fraction", "mirror_fraction", "synthetic_fraction", "low_texture_fraction"):
         with pytest.raises(ValueError, match=f"{setting} must be in \\[0, 1\\]"):
             TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: 1.5})
 

@@ -47,8 +47,12 @@ _TEXT_NAMES = ("text", "page")
 _NOISE_SHEETS, _PATTERN_SHEETS, _TEXT_SHEETS, _SHEET_PX = 16, 12, 6, 384
 #: Texture kind of a foreground layer and its probability (the background is never flat).
 _KIND_PROBABILITIES = {"photo": 0.48, "noise": 0.2, "flat": 0.15, "pattern": 0.1, "text": 0.07}
+#: Texture kind of a foreground layer in a low-texture scene.
+_LOW_TEXTURE_KIND_PROBABILITIES = {"flat": 0.7, "photo": 0.15, "noise": 0.1, "pattern": 0.05}
 #: Mask shape of a foreground layer and its probability.
 _SHAPE_PROBABILITIES = {"rectangle": 0.2, "ellipse": 0.2, "polygon": 0.25, "bars": 0.2, "stroke": 0.15}
+#: Mask shape of a foreground layer in a low-texture scene: solid surfaces only.
+_LOW_TEXTURE_SHAPE_PROBABILITIES = {"rectangle": 0.35, "ellipse": 0.2, "polygon": 0.45}
 #: Pyramid levels kept per bank image (each half the size of the previous one).
 _PYRAMID_LEVELS = 3
 #: Texture magnification range (output px per source px).
@@ -58,6 +62,10 @@ _MAX_SLOPE = 0.5
 #: Scene disparity range as a fraction of ``max_disparity_px``.
 _SCENE_RANGE_FRACTION = (0.15, 1.0)
 _LAYER_COUNT_RANGE = (8, 20)
+#: Layer count of a low-texture scene: fewer, larger layers leave wide untextured surfaces.
+_LOW_TEXTURE_LAYER_COUNT_RANGE = (3, 8)
+#: Smallest shape of a low-texture scene's foreground layer, as a fraction of the frame's larger side.
+_LOW_TEXTURE_MIN_SIZE = 0.3
 #: Share of scenes with a ground plane in front of the background (roads, floors, table tops).
 _GROUND_PROBABILITY = 0.4
 #: Largest disparity gradient down the ground (px per row); KITTI's road is about 0.35-0.45.
@@ -443,17 +451,23 @@ def _random_plane(
 
 
 def _foreground_mask(
-    rng: np.random.Generator, canvas: tuple[int, int], width: int
+    rng: np.random.Generator,
+    canvas: tuple[int, int],
+    width: int,
+    shapes: dict[str, float] = _SHAPE_PROBABILITIES,
+    min_size: float = 0.0,
 ) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """A random foreground shape on the left canvas ``(height, canvas_width)`` px, centred mostly
-    inside the ``width`` px wide left frame: (h, w) uint8 0/255 mask and origin (x, y) px, or None."""
+    """A random foreground shape, drawn with the probabilities ``shapes``, on the left canvas
+    ``(height, canvas_width)`` px, centred mostly inside the ``width`` px wide left frame, at least
+    ``min_size`` times the frame's larger side (and 8 px) across unless thin: (h, w) uint8 0/255
+    mask and origin (x, y) px, or None."""
     height = canvas[0]
-    shape = _choice(rng, _SHAPE_PROBABILITIES)
+    shape = _choice(rng, shapes)
     centre = rng.uniform([-0.1 * width, -0.1 * height], [1.1 * width, 1.1 * height])
     if shape in ("bars", "stroke"):
         length = _log_uniform(rng, 0.15, 1.2) * max(width, height)
         return _rasterise(_thin_paths(rng, shape, centre, length), int(rng.integers(1, 5)), canvas)
-    size = _log_uniform(rng, 8.0, 0.7 * max(width, height))
+    size = _log_uniform(rng, max(8.0, min_size * max(width, height)), 0.7 * max(width, height))
     return _rasterise([_shape_outline(rng, shape, centre, size)], 0, canvas)
 
 
@@ -473,12 +487,16 @@ def _make_layer(
     return _Layer(mask, origin, plane, texture, tex_from_left, _random_colour_transform(rng, kind))
 
 
-def _sample_scene(rng: np.random.Generator, height: int, width: int, max_disparity_px: float) -> list[_Layer]:
+def _sample_scene(
+    rng: np.random.Generator, height: int, width: int, max_disparity_px: float, *, low_texture: bool = False
+) -> list[_Layer]:
     """Back-to-front layers of a random scene with disparities in [0, s * max_disparity_px] px,
     s uniform in [0.15, 1]: a full-frame slanted background within the lowest 0-40% of that range,
     in 40% of scenes a ground plane in front of it (:func:`_ground_layer`, reaching 40-100% of the
     range on the last row), then 7-19 foreground layers (random shapes, textures and planes) above
-    the background.
+    the background. A ``low_texture`` scene (plastic, painted boards, boxes) has 2-7 solid
+    foreground layers of at least 30% of the frame, 70% of them flat, so wide surfaces carry no
+    texture and their disparity follows only from their edges and planarity.
 
     The left canvas is ``max_disparity_px + 2`` px wider than the frame, so every right-view pixel
     finds its left-view point (x = xr + d) on it."""
@@ -486,15 +504,20 @@ def _sample_scene(rng: np.random.Generator, height: int, width: int, max_dispari
     background_max = rng.uniform(0.0, 0.4) * scene_max
     canvas = (height, width + int(np.ceil(max_disparity_px)) + 2)
     background_kind = _choice(rng, {k: p for k, p in _KIND_PROBABILITIES.items() if k != "flat"})
+    if low_texture:
+        kinds, shapes = _LOW_TEXTURE_KIND_PROBABILITIES, _LOW_TEXTURE_SHAPE_PROBABILITIES
+        counts, min_size = _LOW_TEXTURE_LAYER_COUNT_RANGE, _LOW_TEXTURE_MIN_SIZE
+    else:
+        kinds, shapes, counts, min_size = _KIND_PROBABILITIES, _SHAPE_PROBABILITIES, _LAYER_COUNT_RANGE, 0.0
     layers = [_make_layer(rng, background_kind, np.full(canvas, 255, np.uint8), (0, 0), (0.0, background_max))]
     if rng.random() < _GROUND_PROBABILITY:
         ground = _ground_layer(rng, canvas, width, rng.uniform(0.4, 1.0) * scene_max)
         if ground is not None:
             layers.append(ground)
-    for _ in range(int(rng.integers(_LAYER_COUNT_RANGE[0], _LAYER_COUNT_RANGE[1] + 1)) - 1):
-        placed = _foreground_mask(rng, canvas, width)
+    for _ in range(int(rng.integers(counts[0], counts[1] + 1)) - 1):
+        placed = _foreground_mask(rng, canvas, width, shapes, min_size)
         if placed is not None:
-            kind = _choice(rng, _KIND_PROBABILITIES)
+            kind = _choice(rng, kinds)
             layers.append(_make_layer(rng, kind, *placed, (background_max, scene_max)))
     return layers
 
@@ -711,18 +734,21 @@ def random_stereo_pair(
     max_disparity_px: float,
     photometric: bool = True,
     grey_probability: float = 0.0,
+    low_texture_probability: float = 0.0,
 ) -> StereoSample:
     """A random procedural rectified stereo pair with exact left-view disparity.
 
     8-20 textured layers (see the module docstring) with disparities in
-    [0, s * ``max_disparity_px``] px, s uniform in [0.15, 1]; with ``photometric`` the views then
+    [0, s * ``max_disparity_px``] px, s uniform in [0.15, 1], or with ``low_texture_probability``
+    a low-texture scene of 2-7 large, mostly flat layers on a textured background (:func:`_sample_scene`); with ``photometric`` the views then
     get independent camera effects (:func:`photometric_differences`, which turns both grey with
     ``grey_probability``). ``disparity`` is 0 where
     ``valid`` is False. Deterministic given the state of ``rng``.
     """
     if height < 1 or width < 1 or not max_disparity_px > 0:
         raise ValueError(f"need a positive size and max_disparity_px, got {height}x{width}, {max_disparity_px}")
-    views = _render_views(_sample_scene(rng, height, width, max_disparity_px), height, width)
+    low_texture = low_texture_probability > 0 and rng.random() < low_texture_probability
+    views = _render_views(_sample_scene(rng, height, width, max_disparity_px, low_texture=low_texture), height, width)
     if photometric:
         left, right = photometric_differences(rng, views.left, views.right, grey_probability=grey_probability)
     else:
