@@ -29,19 +29,20 @@ reported as unobserved with its standard error.
 Steps: features on both views (ORB by default: chosen by measurement, see
 ``benchmarks/results/rectify_detectors.json``), Lowe's ratio test and a mutual check, a
 sub-pixel refinement of each right point by Lucas-Kanade tracking of the left patch, RANSAC
-on the linearised model, then robust least squares (scipy) on the exact model.
+on the linearised model, then robust (soft-L1) least squares on the exact model.
 """
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
-from scipy.optimize import brentq, least_squares
 
 from calibration.drift import rotation_from_rotvec_deg, rotvec_deg_from_rotation
 from sensing.config import RectificationConfig
+from sensing.robust_fit import soft_l1_least_squares
 
 #: Grid (columns, rows) over the left view for the coverage measure.
 COVERAGE_GRID = (8, 6)
@@ -310,10 +311,9 @@ def _fit(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, inlier_px: f
     omega = hypotheses[np.argmax(counts)]
     chosen = np.abs(_vertical_residuals(omega, points_l, points_r, K)) <= 2.0 * inlier_px
     if chosen.sum() >= 3:
-        omega = least_squares(
-            _vertical_residuals, omega, args=(points_l[chosen], points_r[chosen], K), loss="soft_l1",
-            f_scale=0.25 * inlier_px, x_scale=1e-3,
-        ).x
+        omega = soft_l1_least_squares(
+            lambda w: _vertical_residuals(w, points_l[chosen], points_r[chosen], K), omega, 0.25 * inlier_px
+        )
     return omega, np.abs(_vertical_residuals(omega, points_l, points_r, K)) <= inlier_px
 
 
@@ -397,8 +397,25 @@ def _least_toe_in_yaw(
     start = float(omega[1])
     for end in (start + reach_rad, start - reach_rad):
         if low_disparity(start) * low_disparity(end) < 0:
-            return float(brentq(low_disparity, start, end, xtol=1e-7))
+            return _bisect(low_disparity, start, end, tolerance=1e-7)
     return None
+
+
+def _bisect(function: Callable[[float], float], low: float, high: float, tolerance: float) -> float:
+    """A point within ``tolerance`` of where ``function`` changes sign between ``low`` and ``high``
+    (whose values have opposite signs). Bisection, not a faster root finder: ``function`` here
+    is a quantile of the matches, a step function that gives secants nothing to work with."""
+    at_low = function(low)
+    while abs(high - low) > tolerance:
+        middle = 0.5 * (low + high)
+        at_middle = function(middle)
+        if at_middle == 0.0:
+            return middle
+        if (at_middle < 0) == (at_low < 0):
+            low, at_low = middle, at_middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
 
 
 def _coverage(points: np.ndarray, shape_hw: tuple[int, ...]) -> float:

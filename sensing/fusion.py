@@ -1,7 +1,7 @@
 """Stereo/mono fusion: the monocular relative disparity, put in the stereo's pixels, fills the
 pixels where stereo is not confident.
 
-1. Alignment: a robust least-squares scale and shift (scipy, soft-L1) of the mono disparity
+1. Alignment: a robust least-squares scale and shift (soft-L1) of the mono disparity
    onto the confident stereo disparity, fitted on at most :data:`ALIGNMENT_SAMPLES` of them.
 2. Optional local correction: the mono network's errors are mostly smooth (a slightly wrong
    slant of the floor, a wall too far), so the alignment residual on the confident pixels is
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.optimize import least_squares
 
+from sensing.robust_fit import soft_l1_least_squares
 from sensing.types import DisparityMap
 
 #: Confident pixels used for the scale-and-shift fit (a fixed-seed random subset beyond this).
@@ -78,8 +78,8 @@ def align_mono_to_stereo(mono: np.ndarray, stereo_px: np.ndarray, confident: np.
     x = mono[rows, cols].astype(np.float64)
     y = stereo_px[rows, cols].astype(np.float64)
     start = np.linalg.lstsq(np.stack([x, np.ones_like(x)], axis=1), y, rcond=None)[0]
-    fit = least_squares(lambda p: p[0] * x + p[1] - y, start, loss="soft_l1", f_scale=ALIGNMENT_F_SCALE_PX)
-    scale, shift = (float(v) for v in fit.x)
+    fit = soft_l1_least_squares(lambda p: p[0] * x + p[1] - y, start, ALIGNMENT_F_SCALE_PX)
+    scale, shift = (float(v) for v in fit)
     residual = float(np.median(np.abs(scale * x + shift - y)))
     return Alignment(scale, shift, residual, available)
 
