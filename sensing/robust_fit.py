@@ -3,8 +3,8 @@
 The pipeline fits a handful of parameters at a time (the scale and shift of the mono disparity,
 the three drift angles of the right camera) to a few thousand residuals with outliers. It
 minimises scipy's ``loss="soft_l1"`` objective, ``sum(f² · 2(sqrt(1 + (r/f)²) - 1))``, by
-iteratively reweighted Gauss-Newton with a forward-difference Jacobian and step halving: the
-same optimum as ``scipy.optimize.least_squares``, without importing scipy.optimize and
+Gauss-Newton with the loss's exact curvature (Newton's method where the residuals are linear in
+the parameters), a forward-difference Jacobian and step halving: the same optimum as ``scipy.optimize.least_squares``, without importing scipy.optimize and
 scipy.linalg, which alone add about 46 MB to the resident memory of a process that must fit a
 256 MB budget (``configs/``).
 """
@@ -31,15 +31,18 @@ def soft_l1_least_squares(
     f_scale: float,
     *,
     max_iterations: int = 100,
-    step_tolerance: float = 1e-10,
+    tolerance: float = 1e-8,
 ) -> np.ndarray:
     """The (P,) parameters minimising :func:`soft_l1_cost` of ``residuals(parameters)`` ((N,)
     float64, N >= P), starting from ``start``.
 
-    Each iteration weights the residuals by ``1 / sqrt(1 + (r/f)²)``, solves the weighted
-    Gauss-Newton normal equations and halves the step until the cost does not rise; it stops when
-    every parameter moves by less than ``step_tolerance`` relative to its size, when no halving
-    lowers the cost, or after ``max_iterations``.
+    With ``s = 1 + (r/f)²`` per residual and J the Jacobian, each iteration solves
+    ``(Jᵀ diag(s^-1.5) J) step = -Jᵀ (s^-0.5 · r)`` (the cost's gradient and, up to the residuals'
+    own curvature, its Hessian; the soft-L1 loss is convex, so the matrix is positive
+    semi-definite) and halves the step until the cost does not rise; it stops when
+    the cost falls by less than ``tolerance`` relative to it or every parameter moves by less than
+    ``tolerance`` relative to its size (scipy's ``ftol`` and ``xtol``), when no halving lowers the
+    cost, or after ``max_iterations``.
     """
     if not f_scale > 0:
         raise ValueError(f"f_scale must be positive, got {f_scale}")
@@ -48,9 +51,9 @@ def soft_l1_least_squares(
     cost = soft_l1_cost(current, f_scale)
     for _ in range(max_iterations):
         jacobian = _forward_difference_jacobian(residuals, parameters, current)
-        weights = 1.0 / np.sqrt(1.0 + (current / f_scale) ** 2)
-        weighted = jacobian * weights[:, None]
-        step = np.linalg.lstsq(weighted.T @ jacobian, -(weighted.T @ current), rcond=None)[0]
+        spread = 1.0 + (current / f_scale) ** 2
+        slope, curvature = spread**-0.5, spread**-1.5
+        step = np.linalg.lstsq((jacobian * curvature[:, None]).T @ jacobian, -(jacobian.T @ (slope * current)), rcond=None)[0]
         for _ in range(_MAX_HALVINGS):
             candidate = parameters + step
             moved = np.asarray(residuals(candidate), dtype=np.float64)
@@ -60,8 +63,11 @@ def soft_l1_least_squares(
             step = 0.5 * step
         else:
             return parameters
+        converged = cost - moved_cost <= tolerance * cost or np.all(
+            np.abs(step) <= tolerance * (np.abs(candidate) + tolerance)
+        )
         parameters, current, cost = candidate, moved, moved_cost
-        if np.all(np.abs(step) <= step_tolerance * (np.abs(parameters) + step_tolerance)):
+        if converged:
             break
     return parameters
 
