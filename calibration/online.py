@@ -311,9 +311,8 @@ def _fit(points_l: np.ndarray, points_r: np.ndarray, K: np.ndarray, inlier_px: f
     omega = hypotheses[np.argmax(counts)]
     chosen = np.abs(_vertical_residuals(omega, points_l, points_r, K)) <= 2.0 * inlier_px
     if chosen.sum() >= 3:
-        omega = soft_l1_least_squares(
-            lambda w: _vertical_residuals(w, points_l[chosen], points_r[chosen], K), omega, 0.25 * inlier_px
-        )
+        chosen_l, chosen_r = points_l[chosen], points_r[chosen]
+        omega = soft_l1_least_squares(lambda w: _vertical_residuals(w, chosen_l, chosen_r, K), omega, 0.25 * inlier_px)
     return omega, np.abs(_vertical_residuals(omega, points_l, points_r, K)) <= inlier_px
 
 

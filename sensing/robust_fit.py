@@ -4,9 +4,9 @@ The pipeline fits a handful of parameters at a time (the scale and shift of the 
 the three drift angles of the right camera) to a few thousand residuals with outliers. It
 minimises scipy's ``loss="soft_l1"`` objective, ``sum(f² · 2(sqrt(1 + (r/f)²) - 1))``, by
 Gauss-Newton with the loss's exact curvature (Newton's method where the residuals are linear in
-the parameters), a forward-difference Jacobian and step halving: the same optimum as ``scipy.optimize.least_squares``, without importing scipy.optimize and
-scipy.linalg, which alone add about 46 MB to the resident memory of a process that must fit a
-256 MB budget (``configs/``).
+the parameters), a forward-difference Jacobian and step halving: the same optimum as
+``scipy.optimize.least_squares``, without importing scipy.optimize and scipy.linalg, which alone
+add about 46 MB to the resident memory of a process that must fit a 256 MB budget (``configs/``).
 """
 
 from collections.abc import Callable
@@ -53,7 +53,8 @@ def soft_l1_least_squares(
         jacobian = _forward_difference_jacobian(residuals, parameters, current)
         spread = 1.0 + (current / f_scale) ** 2
         slope, curvature = spread**-0.5, spread**-1.5
-        step = np.linalg.lstsq((jacobian * curvature[:, None]).T @ jacobian, -(jacobian.T @ (slope * current)), rcond=None)[0]
+        hessian = (jacobian * curvature[:, None]).T @ jacobian
+        step = np.linalg.lstsq(hessian, -(jacobian.T @ (slope * current)), rcond=None)[0]
         for _ in range(_MAX_HALVINGS):
             candidate = parameters + step
             moved = np.asarray(residuals(candidate), dtype=np.float64)

@@ -740,9 +740,9 @@ def random_stereo_pair(
 
     8-20 textured layers (see the module docstring) with disparities in
     [0, s * ``max_disparity_px``] px, s uniform in [0.15, 1], or with ``low_texture_probability``
-    a low-texture scene of 2-7 large, mostly flat layers on a textured background (:func:`_sample_scene`); with ``photometric`` the views then
-    get independent camera effects (:func:`photometric_differences`, which turns both grey with
-    ``grey_probability``). ``disparity`` is 0 where
+    a low-texture scene of 2-7 large, mostly flat layers on a textured background
+    (:func:`_sample_scene`); with ``photometric`` the views then get independent camera effects
+    (:func:`photometric_differences`, which turns both grey with ``grey_probability``). ``disparity`` is 0 where
     ``valid`` is False. Deterministic given the state of ``rng``.
     """
     if height < 1 or width < 1 or not max_disparity_px > 0:
