@@ -8,7 +8,7 @@ Layout (H, W: input size, a multiple of :data:`STRIDE`):
 3. 2D aggregation: the cost volume, stacked with the left features as channels, goes through an
    hourglass of depthwise-separable blocks (no 3D convolutions) to one logit per disparity level;
    with ``wide_context``, the hourglass goes one level deeper, to 1/16, so large textureless
-   regions see the texture around them;
+   regions see the texture around them, and with ``deep_context`` one more, to 1/32;
 4. disparity at 1/4 from a soft-argmax restricted to a window around the best level, and a
    confidence from the probability mass in that window (the peak and spread of the matching
    distribution);
@@ -54,6 +54,8 @@ class StereoNetConfig:
         without it starts from the same function)
     wide_context : add a 1/16 level under the aggregation's 1/8 level (its output projection is
         initialised to zero: a warm start from weights without it starts from the same function)
+    deep_context : add a 1/32 level under the 1/16 one (needs ``wide_context``; its output
+        projection starts at zero as well)
     half_block : a residual block on the encoder's 1/2 features (both views at 1/2 resolution;
         leaving it out saved about 5 of 61 ms at 640x480 on 2 threads)
     refine_blocks : residual blocks in the refinement (1-4; dilations 1, 2, 4, 1 in that order)
@@ -71,6 +73,7 @@ class StereoNetConfig:
     refine_iterations: int = 1
     coarse_matching: bool = False
     wide_context: bool = False
+    deep_context: bool = False
     half_block: bool = True
     refine_blocks: int = 4
 
@@ -183,16 +186,21 @@ def cosine_cost_volume(left: torch.Tensor, right: torch.Tensor, levels: int) -> 
 class WideContext(nn.Module):
     """(N, C, h, w) at 1/8 -> a residual for it computed at 1/16 (receptive field ±14 cells of
     1/8 more than the 1/8 level alone), bilinearly resized back to (h, w), which may be odd.
-    Its output projection starts at zero."""
+    Its output projection starts at zero. With ``deeper``, the 1/16 level gets a residual of its
+    own from a level at 1/32 built the same way (nested)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, deeper: bool = False) -> None:
         super().__init__()
         self.down = InvertedResidual(channels, channels, 2, expand=2)
         self.body = nn.Sequential(SeparableResidual(channels), SeparableResidual(channels, dilation=2), SeparableResidual(channels, dilation=4))
+        self.deeper = WideContext(channels) if deeper else None
         self.out = zero_conv1x1(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.out(self.body(self.down(x)))
+        low = self.body(self.down(x))
+        if self.deeper is not None:
+            low = low + self.deeper(low)
+        residual = self.out(low)
         return F.interpolate(residual, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -207,7 +215,9 @@ class Aggregation(nn.Module):
         self.pre = nn.Sequential(SeparableResidual(ca), SeparableResidual(ca, dilation=2))
         self.down = InvertedResidual(ca, cb, 2, expand=2)
         self.low = nn.Sequential(SeparableResidual(cb), SeparableResidual(cb, dilation=2), SeparableResidual(cb, dilation=4))
-        self.wide = WideContext(cb) if config.wide_context else None
+        if config.deep_context and not config.wide_context:
+            raise ValueError("deep_context needs wide_context")
+        self.wide = WideContext(cb, deeper=config.deep_context) if config.wide_context else None
         self.up = conv_bn_relu(cb, ca, 1)
         self.post = nn.Sequential(SeparableResidual(ca), SeparableResidual(ca))
         self.logits = nn.Conv2d(ca, config.levels, 1)

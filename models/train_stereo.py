@@ -234,7 +234,7 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         "Small stereo network for CPU inference (models/stereo_net.py): shared inverted-residual encoder"
         + ("" if config.model.half_block else " (no residual block at 1/2)")
         + ",",
-        f"cosine-correlation cost volume at 1/4 resolution, 2D hourglass aggregation down to 1/{16 if config.model.wide_context else 8},",
+        f"cosine-correlation cost volume at 1/4 resolution, 2D hourglass aggregation down to 1/{32 if config.model.deep_context else 16 if config.model.wide_context else 8},",
         f"windowed soft-argmax with a peak-mass confidence, {config.model.refine_iterations} pass(es) of 1/2-resolution refinement",
         f"({config.model.refine_blocks} residual blocks) on a local correlation (±{config.model.correlation_radius} px at 1/2"
         + (", of 1/2 features plus the 1/4 matching features upsampled" if config.model.coarse_matching else "")

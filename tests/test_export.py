@@ -21,10 +21,10 @@ from models.training import checkpoint_bytes  # noqa: E402
 from sensing.stereo import onnx_properties  # noqa: E402
 
 
-@pytest.mark.parametrize(("coarse_matching", "wide_context"), [(False, False), (True, False), (True, True)])
-def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, capsys, coarse_matching, wide_context):
+@pytest.mark.parametrize(("coarse_matching", "wide_context", "deep_context"), [(False, False, False), (True, False, False), (True, True, False), (True, True, True)])
+def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, capsys, coarse_matching, wide_context, deep_context):
     torch.manual_seed(0)
-    model = GlassStereoNet(dataclasses.replace(SMALL, coarse_matching=coarse_matching, wide_context=wide_context))
+    model = GlassStereoNet(dataclasses.replace(SMALL, coarse_matching=coarse_matching, wide_context=wide_context, deep_context=deep_context))
     with torch.no_grad():  # non-trivial BatchNorm statistics, so the folding is exercised
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
@@ -34,6 +34,9 @@ def test_reexport_of_a_stereo_checkpoint_runs_as_the_pytorch_model(tmp_path, cap
         if wide_context:
             model.aggregation.wide.out.weight.normal_(0.0, 0.3)
             model.aggregation.wide.out.bias.normal_(0.0, 0.3)
+        if deep_context:
+            model.aggregation.wide.deeper.out.weight.normal_(0.0, 0.3)
+            model.aggregation.wide.deeper.out.bias.normal_(0.0, 0.3)
     model.eval()
     write_run(tmp_path, "tiny_stereo", model)
     assert main([str(tmp_path / "tiny_stereo.pt")]) == 0

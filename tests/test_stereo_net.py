@@ -230,6 +230,35 @@ def test_wide_context_starts_as_the_network_without_it_and_then_changes_the_outp
     assert not torch.allclose(changed["logits"], expected["logits"], atol=1e-2)
 
 
+def test_deep_context_starts_as_the_network_without_it_and_then_changes_the_output(tmp_path):
+    """The 1/32 level nests in the 1/16 one: a warm start from a wide-context network copies every
+    tensor but the new level's, keeps the function, and sizes whose 1/16 grid is odd still work."""
+    torch.manual_seed(0)
+    source = GlassStereoNet(StereoNetConfig(**SMALL, wide_context=True)).eval()
+    with torch.no_grad():
+        source.aggregation.wide.out.weight.normal_()
+    path = tmp_path / "source.pt"
+    path.write_bytes(checkpoint_bytes(source))
+    target = GlassStereoNet(StereoNetConfig(**SMALL, wide_context=True, deep_context=True)).eval()
+    new = warm_start(target, path)["new"]
+    assert new and all(name.startswith("aggregation.wide.deeper.") for name in new)
+    left = 255 * torch.rand(1, 3, 72, 104, generator=torch.Generator().manual_seed(1))  # 1/16: 5 x 7
+    right = torch.roll(left, -3, dims=3)
+    with torch.no_grad():
+        expected = source.forward_all(left, right)
+        assert torch.equal(target(left, right)[0], expected["disparity"])
+        target.aggregation.wide.deeper.out.weight.normal_()
+        target.aggregation.wide.deeper.out.bias.normal_()
+        changed = target.forward_all(left, right)
+    assert changed["disparity"].shape == expected["disparity"].shape
+    assert not torch.allclose(changed["logits"], expected["logits"], atol=1e-2)
+
+
+def test_deep_context_without_wide_context_is_an_error():
+    with pytest.raises(ValueError, match="deep_context needs wide_context"):
+        GlassStereoNet(StereoNetConfig(**SMALL, deep_context=True))
+
+
 def test_warm_start_from_another_network_is_an_error(tmp_path):
     path = tmp_path / "mono.pt"
     path.write_bytes(checkpoint_bytes(GlassMonoNet()))
