@@ -208,47 +208,35 @@ def test_coarse_matching_starts_as_the_network_without_it_and_then_changes_the_o
         assert not torch.allclose(target(left, right)[0], expected, atol=1e-3)
 
 
-def test_wide_context_starts_as_the_network_without_it_and_then_changes_the_output(tmp_path):
-    """The 1/16 level's output projection is zero after a warm start (same function); it is wired
-    into the aggregation, and sizes whose 1/8 grid is odd come back at their own size."""
+@pytest.mark.parametrize(
+    ("source_levels", "target_levels", "size_hw"),
+    [({}, {"wide_context": True}, (40, 72)), ({"wide_context": True}, {"wide_context": True, "deep_context": True}, (72, 104))],
+    ids=["wide_context", "deep_context"],
+)
+def test_a_new_context_level_starts_as_the_network_without_it_and_then_changes_the_output(tmp_path, source_levels, target_levels, size_hw):
+    """The new level (1/16 under 1/8, or 1/32 nested under 1/16) is the only tensor left out of a
+    warm start and its output projection is zero (same function); it is wired into the
+    aggregation, and sizes whose lowest grid is odd (1/8 of 40x72: 5x9; 1/16 of 72x104: 5x7)
+    come back at their own size."""
     torch.manual_seed(0)
-    source = GlassStereoNet(StereoNetConfig(**SMALL)).eval()
+    source = GlassStereoNet(StereoNetConfig(**SMALL, **source_levels)).eval()
+    if source.aggregation.wide is not None:
+        with torch.no_grad():  # a trained 1/16 level, so a level under it can count
+            source.aggregation.wide.out.weight.normal_()
     path = tmp_path / "source.pt"
     path.write_bytes(checkpoint_bytes(source))
-    target = GlassStereoNet(StereoNetConfig(**SMALL, wide_context=True)).eval()
+    target = GlassStereoNet(StereoNetConfig(**SMALL, **target_levels)).eval()
+    level = target.aggregation.wide.deeper if "deep_context" in target_levels else target.aggregation.wide
+    prefix = "aggregation.wide.deeper." if "deep_context" in target_levels else "aggregation.wide."
     new = warm_start(target, path)["new"]
-    assert new and all(name.startswith("aggregation.wide.") for name in new)
-    left = 255 * torch.rand(1, 3, 40, 72, generator=torch.Generator().manual_seed(1))  # 1/8: 5 x 9
+    assert new and all(name.startswith(prefix) for name in new)
+    left = 255 * torch.rand(1, 3, *size_hw, generator=torch.Generator().manual_seed(1))
     right = torch.roll(left, -3, dims=3)
     with torch.no_grad():
         expected = source.forward_all(left, right)
         assert torch.equal(target(left, right)[0], expected["disparity"])
-        target.aggregation.wide.out.weight.normal_()
-        target.aggregation.wide.out.bias.normal_()
-        changed = target.forward_all(left, right)
-    assert changed["disparity"].shape == expected["disparity"].shape
-    assert not torch.allclose(changed["logits"], expected["logits"], atol=1e-2)
-
-
-def test_deep_context_starts_as_the_network_without_it_and_then_changes_the_output(tmp_path):
-    """The 1/32 level nests in the 1/16 one: a warm start from a wide-context network copies every
-    tensor but the new level's, keeps the function, and sizes whose 1/16 grid is odd still work."""
-    torch.manual_seed(0)
-    source = GlassStereoNet(StereoNetConfig(**SMALL, wide_context=True)).eval()
-    with torch.no_grad():
-        source.aggregation.wide.out.weight.normal_()
-    path = tmp_path / "source.pt"
-    path.write_bytes(checkpoint_bytes(source))
-    target = GlassStereoNet(StereoNetConfig(**SMALL, wide_context=True, deep_context=True)).eval()
-    new = warm_start(target, path)["new"]
-    assert new and all(name.startswith("aggregation.wide.deeper.") for name in new)
-    left = 255 * torch.rand(1, 3, 72, 104, generator=torch.Generator().manual_seed(1))  # 1/16: 5 x 7
-    right = torch.roll(left, -3, dims=3)
-    with torch.no_grad():
-        expected = source.forward_all(left, right)
-        assert torch.equal(target(left, right)[0], expected["disparity"])
-        target.aggregation.wide.deeper.out.weight.normal_()
-        target.aggregation.wide.deeper.out.bias.normal_()
+        level.out.weight.normal_()
+        level.out.bias.normal_()
         changed = target.forward_all(left, right)
     assert changed["disparity"].shape == expected["disparity"].shape
     assert not torch.allclose(changed["logits"], expected["logits"], atol=1e-2)
