@@ -226,8 +226,8 @@ def test_a_new_context_level_starts_as_the_network_without_it_and_then_changes_t
     path = tmp_path / "source.pt"
     path.write_bytes(checkpoint_bytes(source))
     target = GlassStereoNet(StereoNetConfig(**SMALL, **target_levels)).eval()
-    level = target.aggregation.wide.deeper if "deep_context" in target_levels else target.aggregation.wide
-    prefix = "aggregation.wide.deeper." if "deep_context" in target_levels else "aggregation.wide."
+    deep = "deep_context" in target_levels
+    level, prefix = (target.aggregation.wide.deeper, "aggregation.wide.deeper.") if deep else (target.aggregation.wide, "aggregation.wide.")
     new = warm_start(target, path)["new"]
     assert new and all(name.startswith(prefix) for name in new)
     left = 255 * torch.rand(1, 3, *size_hw, generator=torch.Generator().manual_seed(1))
