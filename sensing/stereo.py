@@ -18,6 +18,7 @@ import numpy as np
 from sensing.checks import check_image
 from sensing.errors import ConfigError, ShapeError
 from sensing.types import DisparityMap
+from sensing.visibility import fill_occluded, fill_out_of_view
 
 #: OpenCV's SGBM returns fixed-point disparities with 4 fractional bits.
 SGBM_FIXED_POINT_SCALE = 16.0
@@ -235,13 +236,17 @@ class NetMatcher:
 
     The pair is shrunk by :func:`net_working_scale` when the search range exceeds what the
     network reaches, padded to the network's stride, and the disparity is scaled back to the
-    input's pixels. Besides the
-    disparity, :meth:`match_with_confidence` returns the network's per-pixel confidence
-    (probability that the error is below 2 px).
+    input's pixels. Pixels without a match in the right view then get the background's
+    disparity (:mod:`sensing.visibility`): with ``fill_out_of_view`` the band left of the right
+    camera's view, with ``fill_occluded`` the occluded pixels. Besides the disparity,
+    :meth:`match_with_confidence` returns the network's per-pixel confidence (probability that
+    its own error is below 2 px; not changed by the fill).
     """
 
     weights: str = str(DEFAULT_NET_WEIGHTS)
     threads: int = 2
+    fill_out_of_view: bool = True
+    fill_occluded: bool = True
     name: str = "net"
 
     def __post_init__(self) -> None:
@@ -283,6 +288,10 @@ class NetMatcher:
             disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * (width / small_w)
             confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
         disparity = np.clip(disparity, 0.0, float(max_disparity_px)).astype(np.float32)
+        if self.fill_out_of_view:
+            disparity = fill_out_of_view(disparity)[0]
+        if self.fill_occluded:
+            disparity = fill_occluded(disparity)[0]
         return DisparityMap(disparity, np.ones(disparity.shape, bool)), np.clip(confidence, 0.0, 1.0).astype(np.float32)
 
 

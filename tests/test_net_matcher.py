@@ -16,6 +16,7 @@ from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig  # noqa: E
 from models.train_stereo import TrainConfig, load_checkpoint, predict, train  # noqa: E402
 from sensing.errors import ConfigError  # noqa: E402
 from sensing.stereo import NetMatcher, build_matcher, onnx_session, pad_to_stride  # noqa: E402
+from sensing.visibility import fill_occluded, fill_out_of_view  # noqa: E402
 
 SMALL = StereoNetConfig(
     levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8
@@ -38,6 +39,11 @@ def textured_pair(height: int, width: int, shift_px: int = 6, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     texture = cv2.GaussianBlur(rng.integers(0, 256, (height, width + shift_px, 3), dtype=np.uint8), (3, 3), 0)
     return np.ascontiguousarray(texture[:, shift_px:]), np.ascontiguousarray(texture[:, :-shift_px])
+
+
+def raw_matcher(path: str) -> NetMatcher:
+    """The runtime without the background fill of unmatched pixels: the network's own output."""
+    return NetMatcher(weights=path, threads=1, fill_out_of_view=False, fill_occluded=False)
 
 
 def as_tensor(image: np.ndarray) -> torch.Tensor:
@@ -66,6 +72,23 @@ def test_odd_size_shape_dtype_and_ranges(small_net):
     assert confidence.shape == (75, 101) and confidence.dtype == np.float32
     assert confidence.min() >= 0.0 and confidence.max() <= 1.0
     np.testing.assert_array_equal(matcher.match(left, right, max_disparity_px=reach).values_px, disparity.values_px)
+
+
+def test_unmatched_pixels_get_the_background_fill(small_net):
+    """By default the runtime fills the out-of-view band, then the occluded pixels, of the
+    network's output (sensing.visibility); each can be switched off."""
+    _, path = small_net
+    left, right = textured_pair(75, 101, shift_px=12, seed=5)
+    reach = SMALL.max_disparity_px
+    raw, raw_confidence = raw_matcher(path).match_with_confidence(left, right, max_disparity_px=reach)
+    filled, confidence = NetMatcher(weights=path, threads=1).match_with_confidence(left, right, max_disparity_px=reach)
+    np.testing.assert_array_equal(confidence, raw_confidence)
+    band_only = NetMatcher(weights=path, threads=1, fill_occluded=False).match(left, right, max_disparity_px=reach)
+    expected_band, band = fill_out_of_view(raw.values_px)
+    assert band.any()
+    np.testing.assert_array_equal(band_only.values_px, expected_band)
+    np.testing.assert_array_equal(filled.values_px, fill_occluded(expected_band)[0])
+    assert filled.valid.all()
 
 
 def test_values_clipped_to_a_small_search_range(small_net):
@@ -98,9 +121,7 @@ def test_onnx_matches_pytorch(small_net, size_hw):
     model, path = small_net
     left, right = textured_pair(*size_hw, seed=1)
     reach = SMALL.max_disparity_px
-    onnx_disparity, onnx_confidence = NetMatcher(weights=path, threads=1).match_with_confidence(
-        left, right, max_disparity_px=reach
-    )
+    onnx_disparity, onnx_confidence = raw_matcher(path).match_with_confidence(left, right, max_disparity_px=reach)
     assert_close_where_in_range(onnx_disparity.values_px, predict(model, left, right), reach)
     # The confidence output too (predict returns the disparity only).
     height, width = size_hw
@@ -149,7 +170,7 @@ def test_wide_search_range_downscales_the_views(small_net):
     """A range well beyond the net's reach: the views shrink to fit and the disparity is scaled
     back to the input's pixels, at the input's size."""
     model, path = small_net
-    matcher = NetMatcher(weights=path, threads=1)
+    matcher = raw_matcher(path)
     reach = matcher.properties["max_disparity_px"]
     wide = int(2 * reach)
     left, right = textured_pair(75, 101, shift_px=12, seed=2)
@@ -203,7 +224,7 @@ def test_smoke_training_run(tmp_path):
     for suffix in (".onnx", ".pt", ".md", ".json"):
         assert (tmp_path / f"{config.name}{suffix}").is_file(), suffix
     assert [row["step"] for row in summary["history"]] == [1, 2]
-    matcher = NetMatcher(weights=str(tmp_path / f"{config.name}.onnx"), threads=1)
+    matcher = raw_matcher(str(tmp_path / f"{config.name}.onnx"))
     assert matcher.properties["max_disparity_px"] == config.model.max_disparity_px
     model = load_checkpoint(tmp_path / f"{config.name}.pt")
     left, right = textured_pair(75, 101, seed=3)
