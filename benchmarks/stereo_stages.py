@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.stereo_stages WEIGHTS.pt --data ROOT [--datasets a,b] [--out FILE.json]``
 scores, on every scene with ground truth, the disparity of the 1/4 cost volume (soft-argmax),
-after the 1/2 refinement (both bilinearly upsampled) and the final output, at each scene's full
-resolution. A refinement that removes few of the 1/4 stage's errors, or errors that are mostly
+after the 1/2 refinement (both bilinearly upsampled), the final output, and that output after the
+runtime's background fill of unmatched pixels (``filled``: what ``NetMatcher`` returns), at each
+scene's full resolution. A refinement that removes few of the 1/4 stage's errors, or errors that are mostly
 between 1 and 4 px, point at different fixes than gross errors at 1/4. Runs the PyTorch
 checkpoint (the ONNX file exposes only the final output), so it needs torch (the ``train`` extra).
 Scenes whose search range exceeds the network's reach are skipped and listed.
@@ -23,6 +24,7 @@ from models.train_stereo import load_checkpoint, predict_stages
 from models.stereo_net import GlassStereoNet
 from sensing.errors import InputError
 from sensing.fileio import write_json_atomic
+from sensing.visibility import fill_unmatched
 
 #: Error thresholds (px) of the reported bad-pixel rates.
 THRESHOLDS_PX = (1.0, 2.0, 4.0)
@@ -30,7 +32,7 @@ THRESHOLDS_PX = (1.0, 2.0, 4.0)
 
 def score_stages(model: GlassStereoNet, scenes: Iterable[StereoScene]) -> dict[str, Any]:
     """``{"scenes": [...], "skipped": [...]}``: per scene, ``bad1``, ``bad2``, ``bad4``
-    (fractions of ground-truth pixels) of each stage (``quarter``, ``half``, ``final``)."""
+    (fractions of ground-truth pixels) of each stage (``quarter``, ``half``, ``final``, ``filled``)."""
     scored, skipped = [], []
     for scene in scenes:
         gt = scene.disparity_gt()
@@ -39,6 +41,7 @@ def score_stages(model: GlassStereoNet, scenes: Iterable[StereoScene]) -> dict[s
             skipped.append(f"{scene.dataset}/{scene.name}: search range {search_px} px > {model.config.max_disparity_px} px")
             continue
         stages = predict_stages(model, scene.left(), scene.right())
+        stages["filled"] = fill_unmatched(np.clip(stages["final"], 0.0, float(search_px)))
         rates = {
             stage: {f"bad{threshold:g}": bad_pixel_rate(disparity, gt, threshold) for threshold in THRESHOLDS_PX}
             for stage, disparity in stages.items()
@@ -51,7 +54,7 @@ def format_stages(result: dict[str, Any]) -> str:
     """One line per scene: bad-1 / bad-2 / bad-4 % of each stage."""
     lines = []
     for row in result["scenes"]:
-        cells = [f"{stage} " + " / ".join(f"{100 * value:5.2f}" for value in row[stage].values()) for stage in ("quarter", "half", "final")]
+        cells = [f"{stage} " + " / ".join(f"{100 * value:5.2f}" for value in row[stage].values()) for stage in ("quarter", "half", "final", "filled")]
         lines.append(f"{row['dataset']}/{row['scene']:<12}  " + "  |  ".join(cells))
     lines.extend(f"skipped {line}" for line in result["skipped"])
     return "\n".join(["bad-1 / bad-2 / bad-4 % after each stage", *lines])

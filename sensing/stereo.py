@@ -18,7 +18,7 @@ import numpy as np
 from sensing.checks import check_image
 from sensing.errors import ConfigError, ShapeError
 from sensing.types import DisparityMap
-from sensing.visibility import fill_occluded, fill_out_of_view
+from sensing.visibility import fill_unmatched
 
 #: OpenCV's SGBM returns fixed-point disparities with 4 fractional bits.
 SGBM_FIXED_POINT_SCALE = 16.0
@@ -288,10 +288,7 @@ class NetMatcher:
             disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * (width / small_w)
             confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
         disparity = np.clip(disparity, 0.0, float(max_disparity_px)).astype(np.float32)
-        if self.fill_out_of_view:
-            disparity = fill_out_of_view(disparity)[0]
-        if self.fill_occluded:
-            disparity = fill_occluded(disparity)[0]
+        disparity = fill_unmatched(disparity, out_of_view=self.fill_out_of_view, occluded=self.fill_occluded)
         return DisparityMap(disparity, np.ones(disparity.shape, bool)), np.clip(confidence, 0.0, 1.0).astype(np.float32)
 
 

@@ -76,3 +76,12 @@ def fill_occluded(disparity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     source = np.where(occluded & (nearest_visible >= 0), nearest_visible, columns)
     rows = np.repeat(np.arange(height, dtype=np.float32)[:, None], width, axis=1)
     return cv2.remap(disparity, source, rows, cv2.INTER_NEAREST), occluded
+
+
+def fill_unmatched(disparity: np.ndarray, *, out_of_view: bool = True, occluded: bool = True) -> np.ndarray:
+    """:func:`fill_out_of_view`, then :func:`fill_occluded`, each where asked: (H, W) float32 px."""
+    if out_of_view:
+        disparity = fill_out_of_view(disparity)[0]
+    if occluded:
+        disparity = fill_occluded(disparity)[0]
+    return disparity

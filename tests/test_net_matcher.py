@@ -16,7 +16,7 @@ from models.stereo_net import STRIDE, GlassStereoNet, StereoNetConfig  # noqa: E
 from models.train_stereo import TrainConfig, load_checkpoint, predict, train  # noqa: E402
 from sensing.errors import ConfigError  # noqa: E402
 from sensing.stereo import NetMatcher, build_matcher, onnx_session, pad_to_stride  # noqa: E402
-from sensing.visibility import fill_occluded, fill_out_of_view  # noqa: E402
+from sensing.visibility import fill_occluded, fill_out_of_view, fill_unmatched  # noqa: E402
 
 SMALL = StereoNetConfig(
     levels=16, half_channels=8, quarter_channels=16, eighth_channels=16, aggregation_channels=16, refine_channels=8
@@ -88,6 +88,7 @@ def test_unmatched_pixels_get_the_background_fill(small_net):
     assert band.any()
     np.testing.assert_array_equal(band_only.values_px, expected_band)
     np.testing.assert_array_equal(filled.values_px, fill_occluded(expected_band)[0])
+    np.testing.assert_array_equal(filled.values_px, fill_unmatched(raw.values_px))
     assert filled.valid.all()
 
 

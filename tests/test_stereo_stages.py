@@ -8,12 +8,13 @@ import pytest
 
 pytest.importorskip("torch", reason="the stage report runs the PyTorch checkpoint (the 'train' extra)")
 
-from benchmarks.datasets import list_stereo_scenes  # noqa: E402
+from benchmarks.datasets import list_stereo_scenes, search_range_px  # noqa: E402
 from benchmarks.metrics import bad_pixel_rate  # noqa: E402
 from benchmarks.stereo_stages import main, score_stages  # noqa: E402
 from models.stereo_net import GlassStereoNet, StereoNetConfig  # noqa: E402
 from models.train_stereo import predict, predict_stages  # noqa: E402
 from models.training import checkpoint_bytes  # noqa: E402
+from sensing.visibility import fill_unmatched  # noqa: E402
 from synthetic import write_shifted_scene  # noqa: E402
 
 SMALL = StereoNetConfig(levels=8, half_channels=8, quarter_channels=8, eighth_channels=8, aggregation_channels=8, refine_channels=8)
@@ -33,6 +34,8 @@ def test_stages_are_at_input_size_and_final_is_the_network_output(tmp_path):
     np.testing.assert_array_equal(stages["final"], predict(model, scene.left(), scene.right()))
     (row,) = score_stages(model, [scene])["scenes"]
     assert row["final"]["bad2"] == bad_pixel_rate(stages["final"], scene.disparity_gt(), 2.0)
+    filled = fill_unmatched(np.clip(stages["final"], 0.0, float(search_range_px(scene.disparity_gt()))))
+    assert row["filled"]["bad2"] == bad_pixel_rate(filled, scene.disparity_gt(), 2.0)
     assert row["quarter"]["bad1"] >= row["quarter"]["bad2"] >= row["quarter"]["bad4"]
 
 

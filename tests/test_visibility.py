@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sensing.visibility import OCCLUSION_MARGIN_PX, OUT_OF_VIEW_MARGIN_PX, fill_occluded, fill_out_of_view
+from sensing.visibility import OCCLUSION_MARGIN_PX, OUT_OF_VIEW_MARGIN_PX, fill_occluded, fill_out_of_view, fill_unmatched
 
 BACKGROUND_PX, FOREGROUND_PX = 5.0, 20.0
 FOREGROUND_COLUMNS = slice(40, 60)
@@ -71,3 +71,15 @@ def test_no_occlusion_in_a_smooth_map_and_a_leftmost_occluded_pixel_keeps_its_va
     filled, occluded = fill_occluded(edge)
     assert occluded[:, 0].all() and not occluded[:, 1:].any()
     np.testing.assert_array_equal(filled, edge)
+
+
+def test_fill_unmatched_runs_the_fills_asked_for_in_order():
+    disparity = plane_with_block()
+    disparity[:, :4] = 30.0  # out of view
+    disparity[:, 30:40] = 1.0  # occluded
+    band_filled = fill_out_of_view(disparity)[0]
+    np.testing.assert_array_equal(fill_unmatched(disparity, occluded=False), band_filled)
+    np.testing.assert_array_equal(fill_unmatched(disparity, out_of_view=False), fill_occluded(disparity)[0])
+    np.testing.assert_array_equal(fill_unmatched(disparity), fill_occluded(band_filled)[0])
+    np.testing.assert_array_equal(fill_unmatched(disparity), plane_with_block())
+    np.testing.assert_array_equal(fill_unmatched(disparity, out_of_view=False, occluded=False), disparity)
