@@ -3,8 +3,8 @@
 ``python -m benchmarks.stereo_stages WEIGHTS.pt --data ROOT [--datasets a,b] [--out FILE.json]``
 scores, on every scene with ground truth, the disparity of the 1/4 cost volume (soft-argmax),
 after the 1/2 refinement (both bilinearly upsampled), the final output, and that output after the
-runtime's background fill of unmatched pixels (``filled``: what ``NetMatcher`` returns), at each
-scene's full resolution. A refinement that removes few of the 1/4 stage's errors, or errors that are mostly
+runtime's background fill of unmatched pixels with ``NetMatcher``'s default settings (``filled``:
+what it returns), at each scene's full resolution. A refinement that removes few of the 1/4 stage's errors, or errors that are mostly
 between 1 and 4 px, point at different fixes than gross errors at 1/4. Runs the PyTorch
 checkpoint (the ONNX file exposes only the final output), so it needs torch (the ``train`` extra).
 Scenes whose search range exceeds the network's reach are skipped and listed.
@@ -24,6 +24,7 @@ from models.train_stereo import load_checkpoint, predict_stages
 from models.stereo_net import GlassStereoNet
 from sensing.errors import InputError
 from sensing.fileio import write_json_atomic
+from sensing.stereo import NetMatcher
 from sensing.visibility import fill_unmatched
 
 #: Error thresholds (px) of the reported bad-pixel rates.
@@ -41,7 +42,8 @@ def score_stages(model: GlassStereoNet, scenes: Iterable[StereoScene]) -> dict[s
             skipped.append(f"{scene.dataset}/{scene.name}: search range {search_px} px > {model.config.max_disparity_px} px")
             continue
         stages = predict_stages(model, scene.left(), scene.right())
-        stages["filled"] = fill_unmatched(np.clip(stages["final"], 0.0, float(search_px)))
+        final = np.clip(stages["final"], 0.0, float(search_px))
+        stages["filled"] = fill_unmatched(final, out_of_view=NetMatcher.fill_out_of_view, occluded=NetMatcher.fill_occluded)
         rates = {
             stage: {f"bad{threshold:g}": bad_pixel_rate(disparity, gt, threshold) for threshold in THRESHOLDS_PX}
             for stage, disparity in stages.items()

@@ -75,21 +75,21 @@ def test_odd_size_shape_dtype_and_ranges(small_net):
 
 
 def test_unmatched_pixels_get_the_background_fill(small_net):
-    """By default the runtime fills the out-of-view band, then the occluded pixels, of the
-    network's output (sensing.visibility); each can be switched off."""
+    """By default the runtime fills the out-of-view band of the network's output; the occluded
+    pixels too when asked (sensing.visibility); neither when both are off."""
     _, path = small_net
     left, right = textured_pair(75, 101, shift_px=12, seed=5)
     reach = SMALL.max_disparity_px
     raw, raw_confidence = raw_matcher(path).match_with_confidence(left, right, max_disparity_px=reach)
-    filled, confidence = NetMatcher(weights=path, threads=1).match_with_confidence(left, right, max_disparity_px=reach)
+    default, confidence = NetMatcher(weights=path, threads=1).match_with_confidence(left, right, max_disparity_px=reach)
     np.testing.assert_array_equal(confidence, raw_confidence)
-    band_only = NetMatcher(weights=path, threads=1, fill_occluded=False).match(left, right, max_disparity_px=reach)
     expected_band, band = fill_out_of_view(raw.values_px)
     assert band.any()
-    np.testing.assert_array_equal(band_only.values_px, expected_band)
-    np.testing.assert_array_equal(filled.values_px, fill_occluded(expected_band)[0])
-    np.testing.assert_array_equal(filled.values_px, fill_unmatched(raw.values_px))
-    assert filled.valid.all()
+    np.testing.assert_array_equal(default.values_px, expected_band)
+    assert default.valid.all()
+    both = NetMatcher(weights=path, threads=1, fill_occluded=True).match(left, right, max_disparity_px=reach)
+    np.testing.assert_array_equal(both.values_px, fill_occluded(expected_band)[0])
+    np.testing.assert_array_equal(both.values_px, fill_unmatched(raw.values_px))
 
 
 def test_values_clipped_to_a_small_search_range(small_net):
