@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -58,12 +58,15 @@ class StereoEvalReport:
     trained_on : ``dataset/scene`` names the method was trained on (learned methods); their
         datasets also get means over the other scenes only (:meth:`held_out_means`)
     weights : name of a learned method's weights (None for classical methods)
+    settings : the matcher's parameters (its dataclass fields, e.g. SGBM's penalties, the net's
+        weights file and fills), so a figure can be traced to what produced it
     """
 
     method: str
     scenes: list[SceneScore]
     trained_on: tuple[str, ...] = ()
     weights: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def dataset_means(self) -> dict[str, dict[str, float]]:
         """Per dataset: the mean of each of :data:`MEAN_KEYS` and the number of ``scenes``."""
@@ -92,6 +95,7 @@ class StereoEvalReport:
         return {
             "method": self.method,
             "weights": self.weights,
+            "settings": self.settings,
             "trained_on": list(self.trained_on),
             "scenes": [asdict(score) for score in self.scenes],
             "datasets": means,
@@ -188,7 +192,8 @@ def evaluate_methods(
         matcher = build_matcher(name, **params)
         report = evaluate_stereo(scenes, _match_fn(matcher), method=name, on_scene=on_scene)
         info = getattr(matcher, "properties", {}).get("info", {})
-        reports.append(replace(report, trained_on=tuple(info.get("train_scenes", [])), weights=info.get("name")))
+        settings = {f.name: getattr(matcher, f.name) for f in fields(matcher) if f.name != "name"} if is_dataclass(matcher) else {}
+        reports.append(replace(report, trained_on=tuple(info.get("train_scenes", [])), weights=info.get("name"), settings=settings))
     return reports
 
 

@@ -221,6 +221,8 @@ def test_eval_stereo_command_takes_candidate_net_weights(tmp_path, capsys):
     assert main(["eval", "stereo", *data, "--method", "net", "--weights", str(weights), "--out", str(out)]) == EXIT_OK
     report = json.loads(out.read_text())["reports"][0]
     assert report["weights"] == "stereo_glass_v1" and report["datasets"]["middlebury2001"]["scenes"] == 2
+    assert report["settings"]["weights"] == str(weights)
+    assert report["settings"]["fill_out_of_view"] is True and report["settings"]["fill_occluded"] is False
     capsys.readouterr()
     assert main(["eval", "stereo", *data, "--method", "net", "--weights", str(tmp_path / "none.onnx")]) == EXIT_INPUT
     assert "weights not found" in capsys.readouterr().err

@@ -58,6 +58,9 @@ def test_evaluate_stereo_recovers_constant_shift(data_root: Path) -> None:
 def test_evaluate_methods_builds_registered_matchers(data_root: Path) -> None:
     (report,) = evaluate_methods(data_root, ["synthetic"], ["sgbm"])
     assert report.method == "sgbm" and len(report.scenes) == 1
+    # The matcher's parameters travel with the figures.
+    assert report.settings["block_size"] == 5 and report.settings["mode"] == "3way" and "name" not in report.settings
+    assert report.to_dict()["settings"] == report.settings
 
 
 def test_list_stereo_scenes_errors(tmp_path: Path, data_root: Path) -> None:
