@@ -3,9 +3,12 @@
 The pair is the 640x480 bench capture (:func:`benchmarks.process_bench.default_bench_capture`)
 through the pipeline's ``preprocess`` and ``rectify`` stages, resized back to 640x480 (the
 rectification crops to the area both views see), with the pipeline's search range. After two warm-up calls of each, every
-repeat times the net's disparity, the net's disparity + confidence path and plain OpenCV
-SGBM-3way (:func:`benchmarks.stereo_parity.plain_sgbm`) back to back, in a rotating order, so
-all three see the same machine load. OpenCV and ONNX Runtime get the same number of threads.
+repeat times the net's disparity (with the runtime's default fill of the out-of-view band), the
+net's disparity + confidence path, plain OpenCV SGBM-3way
+(:func:`benchmarks.stereo_parity.plain_sgbm`), and on their own the two background fills of
+:mod:`sensing.visibility` on the network's raw output (the out-of-view band, in the net's time
+already, and the optional occlusion fill), back to back, in a rotating order, so all see the same
+machine load. OpenCV and ONNX Runtime get the same number of threads.
 """
 
 import os
@@ -27,16 +30,19 @@ from sensing.pipeline import rectify_online, search_range_px
 from sensing.preprocess import preprocess_capture
 from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher, net_working_scale
 from sensing.types import RectifiedPair, StereoCapture
+from sensing.visibility import fill_occluded, fill_out_of_view
 
 #: Untimed calls of each method before the timed repeats.
 WARMUP_CALLS = 2
 
 #: Timed methods, in the order of the first repeat.
-METHODS = ("net", "net_confidence", "sgbm")
+METHODS = ("net", "net_confidence", "sgbm", "fill_out_of_view", "fill_occluded")
 LABELS = {
     "net": "net (disparity)",
     "net_confidence": "net + confidence",
     "sgbm": "plain SGBM-3way",
+    "fill_out_of_view": "  out-of-view fill",
+    "fill_occluded": "  occlusion fill",
 }
 
 
@@ -103,10 +109,13 @@ def bench_stereo(
     capture = capture if capture is not None else default_bench_capture()
     rectified, max_disparity = rectified_bench_pair(capture, config)
     left, right = rectified.left, rectified.right
+    raw = replace(net, fill_out_of_view=False, fill_occluded=False).match(left, right, max_disparity_px=max_disparity).values_px
     calls: dict[str, Callable[[], Any]] = {
         "net": lambda: net.match(left, right, max_disparity_px=max_disparity),
         "net_confidence": lambda: net.match_with_confidence(left, right, max_disparity_px=max_disparity),
         "sgbm": lambda: plain_sgbm(left, right, max_disparity),
+        "fill_out_of_view": lambda: fill_out_of_view(raw),
+        "fill_occluded": lambda: fill_occluded(raw),
     }
     previous_threads = cv2.getNumThreads()
     cv2.setNumThreads(threads)
@@ -149,6 +158,9 @@ def bench_stereo(
         "net_info": properties["info"],
         "net": results["net"],
         "net_confidence": results["net_confidence"],
+        "net_fills": {"fill_out_of_view": net.fill_out_of_view, "fill_occluded": net.fill_occluded},
+        "fill_out_of_view": results["fill_out_of_view"],
+        "fill_occluded": results["fill_occluded"],
         "sgbm": {"name": "plain OpenCV SGBM-3way (benchmarks.stereo_parity.plain_sgbm)", **results["sgbm"]},
         "net_to_sgbm_ratio": round(statistics.median(times["net"]) / sgbm_median, 3),
         "net_confidence_to_sgbm_ratio": round(statistics.median(times["net_confidence"]) / sgbm_median, 3),

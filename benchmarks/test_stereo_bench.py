@@ -41,7 +41,8 @@ def test_bench_stereo_one_repeat(small_weights):
     # The pipeline's search range is wider than this net reaches: it runs on shrunk views.
     assert 0 < results["net_input_scale"] < 1
     assert results["onnx_mb"] > 0 and results["onnxruntime_version"]
-    for method in ("net", "net_confidence", "sgbm"):
+    assert results["net_fills"] == {"fill_out_of_view": True, "fill_occluded": False}
+    for method in ("net", "net_confidence", "sgbm", "fill_out_of_view", "fill_occluded"):
         row = results[method]
         assert 0 < row["p10_ms"] <= row["median_ms"] <= row["p90_ms"]
     assert results["net_to_sgbm_ratio"] == pytest.approx(results["net"]["median_ms"] / results["sgbm"]["median_ms"], rel=0.01)
@@ -49,9 +50,9 @@ def test_bench_stereo_one_repeat(small_weights):
 
     text = format_stereo_bench(results)
     lines = text.splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 9
     assert lines[0].startswith(f"stereo on the rectified {width}x{height} pair of a 640x480 capture")
-    assert [line.split()[0] for line in lines[2:5]] == ["net", "net", "plain"]
+    assert [line.split()[0] for line in lines[2:7]] == ["net", "net", "plain", "out-of-view", "occlusion"]
     assert "net / SGBM (medians)" in text and "small.onnx" in text
 
 
