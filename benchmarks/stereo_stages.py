@@ -4,8 +4,9 @@
 scores, on every scene with ground truth, the disparity of the 1/4 cost volume (soft-argmax),
 after the 1/2 refinement (both bilinearly upsampled), the final output, and that output after the
 runtime's background fill of unmatched pixels with ``NetMatcher``'s default settings (``filled``:
-what it returns), at each scene's full resolution. A refinement that removes few of the 1/4 stage's errors, or errors that are mostly
-between 1 and 4 px, point at different fixes than gross errors at 1/4. Runs the PyTorch
+what it returns), at each scene's full resolution. A refinement that removes few of the 1/4
+stage's errors, or errors that are mostly between 1 and 4 px, point at different fixes than gross
+errors at 1/4. Runs the PyTorch
 checkpoint (the ONNX file exposes only the final output), so it needs torch (the ``train`` extra).
 Scenes whose search range exceeds the network's reach are skipped and listed.
 """

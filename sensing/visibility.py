@@ -22,7 +22,7 @@ import numpy as np
 
 #: A pixel is matchable when its match lies at least this far inside the right view (px).
 OUT_OF_VIEW_MARGIN_PX = 2.0
-#: A pixel is occluded when a pixel to its right lands this far left of its own match (px).
+#: A pixel is occluded when a pixel to its right lands more than this far left of its match (px).
 OCCLUSION_MARGIN_PX = 1.0
 
 
