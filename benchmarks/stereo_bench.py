@@ -86,6 +86,7 @@ def bench_stereo(
     weights: str | None,
     repeats: int,
     threads: int,
+    net_params: dict[str, Any] | None = None,
     capture: StereoCapture | None = None,
     config: PipelineConfig | None = None,
     on_repeat: Callable[[int], None] | None = None,
@@ -96,13 +97,15 @@ def bench_stereo(
         a missing file raises :class:`sensing.errors.ConfigError` before anything is timed
     repeats : timed repeats (each times every method once), at least 1
     threads : CPU threads of both ONNX Runtime and OpenCV
+    net_params : the net's other settings (:class:`sensing.stereo.NetMatcher` fields such as
+        ``scales`` or ``fill_occluded``; default: its defaults)
     capture, config : the capture (default: the 640x480 bench capture) and the pipeline
         settings of its preprocess, rectify and search range (default: the defaults)
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     weights = str(weights) if weights is not None else str(DEFAULT_NET_WEIGHTS)
-    net = NetMatcher(weights=weights, threads=threads)
+    net = NetMatcher(weights=weights, threads=threads, **(net_params or {}))
     properties = net.properties
     import onnxruntime
 
@@ -159,6 +162,7 @@ def bench_stereo(
         "net": results["net"],
         "net_confidence": results["net_confidence"],
         "net_fills": {"fill_out_of_view": net.fill_out_of_view, "fill_occluded": net.fill_occluded},
+        "net_scales": list(net.scales),
         "fill_out_of_view": results["fill_out_of_view"],
         "fill_occluded": results["fill_occluded"],
         "sgbm": {"name": "plain OpenCV SGBM-3way (benchmarks.stereo_parity.plain_sgbm)", **results["sgbm"]},
@@ -183,6 +187,8 @@ def format_stereo_bench(results: dict[str, Any]) -> str:
         lines.append(f"{LABELS[method]:<20}{row['median_ms']:>10.1f}{row['p10_ms']:>9.1f}{row['p90_ms']:>9.1f}")
     scale = results["net_input_scale"]
     resized = f"; views resized x{scale:.3f}" if scale != 1.0 else "; full resolution"
+    if results["net_scales"] != [1.0]:
+        resized += f"; runs at scales {', '.join(f'{s:g}' for s in results['net_scales'])}"
     lines.append(
         f"net / SGBM (medians) = {results['net_to_sgbm_ratio']:.2f} "
         f"(with confidence {results['net_confidence_to_sgbm_ratio']:.2f})"

@@ -176,20 +176,19 @@ def evaluate_methods(
     datasets: Sequence[str] | None,
     methods: Sequence[str],
     *,
-    net_weights: str | os.PathLike | None = None,
+    net_params: dict[str, Any] | None = None,
     on_scene: Callable[[SceneScore], None] | None = None,
 ) -> list[StereoEvalReport]:
     """Evaluate each registered matcher in ``methods`` (default parameters) on the data under ``root``.
 
-    ``datasets`` as in :func:`list_stereo_scenes` (None = all); ``net_weights``: ONNX weights for
-    the ``net`` method instead of the shipped ones (e.g. a candidate from training). Returns one
-    report per method.
+    ``datasets`` as in :func:`list_stereo_scenes` (None = all); ``net_params``: parameters of the
+    ``net`` method other than its defaults (:class:`sensing.stereo.NetMatcher` fields, e.g.
+    ``{"weights": "candidate.onnx", "scales": (1.0, 1.5)}``). Returns one report per method.
     """
     scenes = list_stereo_scenes(root, datasets)
     reports = []
     for name in methods:
-        params = {"weights": str(net_weights)} if name == "net" and net_weights is not None else {}
-        matcher = build_matcher(name, **params)
+        matcher = build_matcher(name, **((net_params or {}) if name == "net" else {}))
         report = evaluate_stereo(scenes, _match_fn(matcher), method=name, on_scene=on_scene)
         info = getattr(matcher, "properties", {}).get("info", {})
         settings = {f.name: getattr(matcher, f.name) for f in fields(matcher) if f.name != "name"} if is_dataclass(matcher) else {}

@@ -42,6 +42,7 @@ def test_bench_stereo_one_repeat(small_weights):
     assert 0 < results["net_input_scale"] < 1
     assert results["onnx_mb"] > 0 and results["onnxruntime_version"]
     assert results["net_fills"] == {"fill_out_of_view": True, "fill_occluded": False}
+    assert results["net_scales"] == [1.0]
     for method in ("net", "net_confidence", "sgbm", "fill_out_of_view", "fill_occluded"):
         row = results[method]
         assert 0 < row["p10_ms"] <= row["median_ms"] <= row["p90_ms"]
@@ -68,6 +69,10 @@ def test_cli_bench_stereo(small_weights, tmp_path, capsys):
     saved = json.loads(out.read_text())
     assert saved["repeats"] == 1 and saved["threads"] == 1 and saved["weights"] == small_weights
     assert f"wrote {out}" in capsys.readouterr().out
+    arguments = ["--weights", small_weights, "--net-scales", "0.5,1", "--repeats", "1", "--threads", "1", "--out", str(out)]
+    assert main(["bench", "stereo", *arguments]) == EXIT_OK
+    assert json.loads(out.read_text())["net_scales"] == [0.5, 1.0]
+    assert "runs at scales 0.5, 1" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -77,6 +82,7 @@ def test_cli_bench_stereo(small_weights, tmp_path, capsys):
         (["--weights", "{tmp}/garbage.onnx"], "cannot load stereo network weights"),
         (["--repeats", "0"], "--repeats must be at least 1"),
         (["--threads", "0"], "--threads must be at least 1"),
+        (["--net-scales", "1,9"], "net scales must be one or more factors"),
     ],
 )
 def test_cli_bench_stereo_bad_input(small_weights, tmp_path, capsys, arguments, message):

@@ -223,11 +223,21 @@ def test_eval_stereo_command_takes_candidate_net_weights(tmp_path, capsys):
     assert report["weights"] == "stereo_glass_v1" and report["datasets"]["middlebury2001"]["scenes"] == 2
     assert report["settings"]["weights"] == str(weights)
     assert report["settings"]["fill_out_of_view"] is True and report["settings"]["fill_occluded"] is False
+    assert report["settings"]["scales"] == [1.0]
+    assert main(["eval", "stereo", *data, "--method", "net", "--net-scales", "1,1.5", "--out", str(out)]) == EXIT_OK
+    assert json.loads(out.read_text())["reports"][0]["settings"]["scales"] == [1.0, 1.5]
+    # A pipeline config's net settings, overridden by the command line.
+    config = tmp_path / "net.yaml"
+    config.write_text(f"stereo:\n  method: net\n  params: {{weights: {weights}, fill_occluded: true, scales: [1.5]}}\n")
+    arguments = ["--method", "net", "--config", str(config), "--net-scales", "1", "--out", str(out)]
+    assert main(["eval", "stereo", *data, *arguments]) == EXIT_OK
+    settings = json.loads(out.read_text())["reports"][0]["settings"]
+    assert settings["weights"] == str(weights) and settings["fill_occluded"] is True and settings["scales"] == [1.0]
     capsys.readouterr()
     assert main(["eval", "stereo", *data, "--method", "net", "--weights", str(tmp_path / "none.onnx")]) == EXIT_INPUT
     assert "weights not found" in capsys.readouterr().err
     assert main(["eval", "stereo", *data, "--method", "sgbm", "--weights", str(weights)]) == EXIT_INPUT
-    assert "--weights applies to the net method" in capsys.readouterr().err
+    assert "--weights and --net-scales apply to the net method" in capsys.readouterr().err
 
 
 def test_config_errors_are_user_errors(demo_capture, tmp_path, capsys):

@@ -92,6 +92,48 @@ def test_unmatched_pixels_get_the_background_fill(small_net):
     np.testing.assert_array_equal(both.values_px, fill_unmatched(raw.values_px))
 
 
+def test_scales_keep_the_most_confident_run_per_pixel(small_net):
+    """With two scales each pixel holds the disparity of the run (at 1x, or on views resized by
+    1.5 and the disparity scaled back) whose confidence is higher there."""
+    _, path = small_net
+    left, right = textured_pair(75, 101, seed=3)
+    reach = SMALL.max_disparity_px // 2
+    one, one_confidence = raw_matcher(path).match_with_confidence(left, right, max_disparity_px=reach)
+    size = (round(101 * 1.5), round(75 * 1.5))
+    big = [cv2.resize(view, size, interpolation=cv2.INTER_LINEAR) for view in (left, right)]
+    at_big, big_confidence = raw_matcher(path).match_with_confidence(*big, max_disparity_px=round(1.5 * reach))
+    scaled = cv2.resize(at_big.values_px, (101, 75), interpolation=cv2.INTER_LINEAR) * (101 / size[0])
+    scaled_confidence = cv2.resize(big_confidence, (101, 75), interpolation=cv2.INTER_LINEAR)
+    both = NetMatcher(weights=path, threads=1, fill_out_of_view=False, scales=[1.0, 1.5])
+    assert both.scales == (1.0, 1.5)
+    fused, confidence = both.match_with_confidence(left, right, max_disparity_px=reach)
+    bigger = scaled_confidence > one_confidence
+    assert 0.0 < bigger.mean() < 1.0
+    inside = (scaled >= 0.0) & (scaled <= reach)
+    np.testing.assert_allclose(fused.values_px[bigger & inside], scaled[bigger & inside], atol=1e-3)
+    np.testing.assert_array_equal(fused.values_px[~bigger], one.values_px[~bigger])
+    np.testing.assert_allclose(confidence, np.maximum(one_confidence, np.clip(scaled_confidence, 0, 1)), atol=1e-6)
+
+
+def test_a_scale_past_the_network_reach_adds_nothing(small_net):
+    """Where the search range already needs the whole reach, a larger scale shrinks back to
+    the one run."""
+    _, path = small_net
+    left, right = textured_pair(75, 101, seed=4)
+    reach = SMALL.max_disparity_px
+    one = NetMatcher(weights=path, threads=1).match_with_confidence(left, right, max_disparity_px=reach)
+    two = NetMatcher(weights=path, threads=1, scales=(1.0, 1.5)).match_with_confidence(left, right, max_disparity_px=reach)
+    for a, b in zip((one[0].values_px, one[1]), (two[0].values_px, two[1])):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("scales", [(), (0.0,), (1.0, 9.0), ("x",), 1.5])
+def test_bad_scales_are_a_config_error(small_net, scales):
+    _, path = small_net
+    with pytest.raises(ConfigError, match="scales"):
+        NetMatcher(weights=path, threads=1, scales=scales)
+
+
 def test_values_clipped_to_a_small_search_range(small_net):
     _, path = small_net
     left, right = textured_pair(75, 101)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from sensing.cli import EXIT_INPUT, EXIT_OK, main
-from sensing.config import config_from_dict
+from sensing.config import CONFIG_DIR, config_from_dict, load_config
 from sensing.demo_capture import build_demo_capture
 from sensing.pipeline import run_pipeline
 from sensing.capture import load_capture
-from sensing.stereo import DEFAULT_NET_WEIGHTS
+from sensing.stereo import DEFAULT_NET_WEIGHTS, build_matcher, onnx_session
 
 pytestmark = pytest.mark.skipif(not DEFAULT_NET_WEIGHTS.is_file(), reason=f"no shipped weights at {DEFAULT_NET_WEIGHTS}")
 
@@ -43,6 +43,17 @@ def test_process_command_with_the_network(demo_capture, tmp_path):
     assert report["stereo"]["method"] == "net" and report["depth_source"] in ("stereo", "fused")
 
 
+def test_quality_config_runs_the_two_pass_network_at_two_scales(monkeypatch, demo_capture):
+    """configs/stereo_quality.yaml names files relative to the repository root."""
+    monkeypatch.chdir(CONFIG_DIR.parent)
+    config = load_config(CONFIG_DIR / "stereo_quality.yaml")
+    matcher = build_matcher(config.stereo.method, threads=1, **config.stereo.params)
+    assert matcher.scales == (1.0, 1.5) and matcher.fill_occluded
+    assert json.loads(onnx_session(matcher.weights, 1).get_modelmeta().custom_metadata_map["glassdepth.info"])["refine_passes"] == 2
+    result = run_pipeline(load_capture(demo_capture), config)
+    assert result.ok and result.details["stereo"]["method"] == "net", result.reasons
+
+
 def test_stereo_command_with_net_weights(tmp_path, capsys):
     import cv2
     from skimage.data import stereo_motorcycle
@@ -56,9 +67,16 @@ def test_stereo_command_with_net_weights(tmp_path, capsys):
     assert main([*command, "--method", "net", "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_OK and out.is_file()
     out.unlink()
     assert main([*command, "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_INPUT
-    assert "--weights applies to the net method" in capsys.readouterr().err
+    assert "--weights and --net-scales apply to the net method" in capsys.readouterr().err
     assert main([*command, "--method", "net", "--weights", str(tmp_path / "missing.onnx")]) == EXIT_INPUT
     assert "stereo network weights not found" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*command, "--method", "net", "--net-scales", "1,1.5"]) == EXIT_OK and out.is_file()
+    out.unlink()
+    assert main([*command, "--net-scales", "1,1.5"]) == EXIT_INPUT
+    assert "--net-scales apply to the net method" in capsys.readouterr().err
+    assert main([*command, "--method", "net", "--net-scales", "0"]) == EXIT_INPUT
+    assert "net scales must be one or more factors" in capsys.readouterr().err
     assert not out.exists()
 
 
