@@ -248,7 +248,8 @@ class NetMatcher:
     the run that is most confident there. ``(1.0,)``, the default, is one run; ``(1.0, 1.5)``
     costs about 3.25 runs, and the two scales err on different surfaces (textured ones gain from
     the larger views, large textureless ones from the smaller). A factor is lowered where the
-    resized search range would exceed the network's reach (with a 192 px range, 1.5 becomes 0.98).
+    resized search range would exceed the network's reach (the shipped network reaches 188 px:
+    with a 192 px range, 1.5 becomes 0.98).
     """
 
     weights: str = str(DEFAULT_NET_WEIGHTS)
