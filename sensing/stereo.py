@@ -286,27 +286,28 @@ class NetMatcher:
         _check_pair(left, right)
         if max_disparity_px < 1:
             raise ConfigError(f"max_disparity_px must be at least 1, got {max_disparity_px}")
-        reach = self.properties["max_disparity_px"]
+        properties = self.properties
+        reach, stride = properties["max_disparity_px"], properties["stride"]
         factors = sorted({round(scale * net_working_scale(scale * max_disparity_px, reach), 6) for scale in self.scales})
-        disparity, confidence = self._run(left, right, factors[0])
+        disparity, confidence = self._run(left, right, factors[0], stride)
         for factor in factors[1:]:
-            other, other_confidence = self._run(left, right, factor)
+            other, other_confidence = self._run(left, right, factor, stride)
             better = other_confidence > confidence
             disparity[better], confidence[better] = other[better], other_confidence[better]
         disparity = np.clip(disparity, 0.0, float(max_disparity_px)).astype(np.float32)
         disparity = fill_unmatched(disparity, out_of_view=self.fill_out_of_view, occluded=self.fill_occluded)
         return DisparityMap(disparity, np.ones(disparity.shape, bool)), np.clip(confidence, 0.0, 1.0).astype(np.float32)
 
-    def _run(self, left: np.ndarray, right: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
-        """One network run on the views resized by ``factor``: disparity in the input's px and
-        confidence, both (H, W) float32 at the input's size."""
+    def _run(self, left: np.ndarray, right: np.ndarray, factor: float, stride: int) -> tuple[np.ndarray, np.ndarray]:
+        """One network run on the views resized by ``factor`` and padded to ``stride``: disparity
+        in the input's px and confidence, both (H, W) float32 at the input's size."""
         height, width = left.shape[:2]
         if factor != 1.0:
             size = (max(1, round(width * factor)), max(1, round(height * factor)))
             interpolation = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
             left, right = (cv2.resize(view, size, interpolation=interpolation) for view in (left, right))
         views = [as_bgr(view) for view in (left, right)]
-        padded = [pad_to_stride(view, self.properties["stride"])[0] for view in views]
+        padded = [pad_to_stride(view, stride)[0] for view in views]
         session = onnx_session(self.weights, self.threads, padded[0].shape[:2])
         dtype = np.uint8 if session.get_inputs()[0].type == "tensor(uint8)" else np.float32
         feed = {name: network_input(view, dtype) for name, view in zip(("left", "right"), padded)}
