@@ -1,8 +1,9 @@
 """Train the stereo network: ``python -m models.train_stereo --config configs/train_stereo.yaml``.
 
 Each batch mixes procedural pairs (:mod:`models.data.synthetic`) with random crops of the real
-training scenes (:mod:`models.data.real_crops`), both with photometric differences between the
-views. Seeded; one data worker, so the sample stream is reproducible. Validation every
+training scenes (:mod:`models.data.real_crops`) and, with ``rendered_fraction``, of 3D scenes
+rendered once at the start (:mod:`models.data.rendered_stereo`), all with photometric differences
+between the views. Seeded; one data worker, so the sample stream is reproducible. Validation every
 ``validate_every`` steps on fixed procedural pairs and on held-out real scenes (monitoring only).
 At the end: ``<name>.pt`` (state dict + config), ``<name>.onnx`` and the model card ``<name>.md``.
 """
@@ -21,6 +22,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from benchmarks.datasets import default_data_root
 from benchmarks.metrics import bad_pixel_rate, end_point_error
 from models.data.real_crops import LoadedScene, load_scenes, random_crop
+from models.data.rendered_stereo import render_stereo_scenes
 from models.data.synthetic import (
     StereoSample,
     photometric_differences,
@@ -79,6 +81,9 @@ class TrainConfig:
     data_workers: int = 1
     robust_scale_px: float | None = None
     alternate_crop: tuple[int, int, int] | None = None
+    rendered_fraction: float = 0.0
+    rendered_scenes: int = 0
+    rendered_hw: tuple[int, int] = (384, 512)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
@@ -87,6 +92,8 @@ class TrainConfig:
         raw["real_scale_range"] = tuple(raw["real_scale_range"])
         if raw.get("alternate_crop") is not None:
             raw["alternate_crop"] = tuple(raw["alternate_crop"])
+        if "rendered_hw" in raw:
+            raw["rendered_hw"] = tuple(raw["rendered_hw"])
         raw["model"] = StereoNetConfig(**raw.get("model", {}))
         config = cls(**raw)
         check_training_config(config, STRIDE)
@@ -95,6 +102,12 @@ class TrainConfig:
         if config.alternate_crop is not None:
             if len(config.alternate_crop) != 3 or min(config.alternate_crop) < 1 or any(size % STRIDE for size in config.alternate_crop[:2]):
                 raise ValueError(f"alternate_crop must be [height, width, batch_size] with sizes multiples of {STRIDE}, got {config.alternate_crop}")
+        if config.synthetic_fraction + config.rendered_fraction > 1.0:
+            raise ValueError(f"synthetic_fraction + rendered_fraction must be at most 1, got {config.synthetic_fraction} + {config.rendered_fraction}")
+        if config.rendered_fraction > 0 and config.rendered_scenes < 1:
+            raise ValueError("rendered_fraction > 0 needs rendered_scenes >= 1")
+        if len(config.rendered_hw) != 2 or min(config.rendered_hw) < 1:
+            raise ValueError(f"rendered_hw must be [height, width] in px, got {list(config.rendered_hw)}")
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,54 +133,85 @@ def to_tensors(sample: StereoSample) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 class TrainingPairs(IterableDataset):
     """Endless stream of training pairs of ``crop_hw`` (default: the config's), seeded by
-    (seed, worker) and, for a second stream of the same run, by ``stream`` > 0 as well."""
+    (seed, worker) and, for a second stream of the same run, by ``stream`` > 0 as well.
 
-    def __init__(self, config: TrainConfig, scenes: list[LoadedScene], *, crop_hw: tuple[int, int] | None = None, stream: int = 0) -> None:
+    Each pair is procedural with probability ``synthetic_fraction``, a crop of a ``rendered``
+    scene with ``rendered_fraction``, else a crop of a real ``scenes`` entry."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        scenes: list[LoadedScene],
+        *,
+        rendered: list[LoadedScene] | None = None,
+        crop_hw: tuple[int, int] | None = None,
+        stream: int = 0,
+    ) -> None:
         super().__init__()
         self.config = config
         self.scenes = scenes
-        self.mirrored = [scene.mirrored() if scene.right_disparity is not None else None for scene in scenes]
+        self.rendered = rendered or []
+        self.mirrored = {id(scene): scene.mirrored() for scene in [*self.scenes, *self.rendered] if scene.right_disparity is not None}
         self.crop_hw = crop_hw or config.crop_hw
         self.stream = stream
 
     @classmethod
-    def of_config(cls, config: TrainConfig) -> "TrainingPairs":
-        """The stream of ``config``, with its real training scenes loaded from its data root."""
-        return cls(config, load_scenes(config.data_path(), config.train_scenes) if config.synthetic_fraction < 1.0 else [])
+    def of_config(cls, config: TrainConfig, *, progress: bool = False) -> "TrainingPairs":
+        """The stream of ``config``, with its real training scenes loaded from its data root and
+        its ``rendered_scenes`` rendered (seeded by the config's seed, on ``threads`` processes)."""
+        scenes = load_scenes(config.data_path(), config.train_scenes) if config.synthetic_fraction + config.rendered_fraction < 1.0 else []
+        rendered = []
+        if config.rendered_fraction > 0:
+            height, width = config.rendered_hw
+            rendered = render_stereo_scenes(
+                config.seed, config.rendered_scenes, height=height, width=width,
+                max_disparity_px=config.max_disparity_px, workers=config.threads, progress=progress,
+            )
+        return cls(config, scenes, rendered=rendered)
 
     def at_crop(self, crop_hw: tuple[int, int], stream: int) -> "TrainingPairs":
         """Another stream of the same config and loaded scenes, of ``crop_hw`` crops."""
-        return TrainingPairs(self.config, self.scenes, crop_hw=crop_hw, stream=stream)
+        return TrainingPairs(self.config, self.scenes, rendered=self.rendered, crop_hw=crop_hw, stream=stream)
+
+    def _crop(self, rng: np.random.Generator, scenes: list[LoadedScene]) -> StereoSample:
+        """A random crop of one of ``scenes`` (of its mirrored pair with ``mirror_fraction``),
+        with photometric differences between the views."""
+        scene = scenes[int(rng.integers(len(scenes)))]
+        if self.config.mirror_fraction > 0 and id(scene) in self.mirrored and rng.random() < self.config.mirror_fraction:
+            scene = self.mirrored[id(scene)]
+        height, width = self.crop_hw
+        crop = random_crop(
+            rng, scene, height=height, width=width,
+            scale_range=self.config.real_scale_range, max_disparity_px=self.config.max_disparity_px,
+        )
+        left, right = photometric_differences(rng, crop.left, crop.right, grey_probability=self.config.grey_fraction)
+        return StereoSample(left, right, crop.disparity, crop.valid)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         worker = get_worker_info()
         rng = np.random.default_rng([self.config.seed, worker.id if worker else 0, *([self.stream] if self.stream else [])])
         height, width = self.crop_hw
+        synthetic, rendered = self.config.synthetic_fraction, self.config.rendered_fraction
         while True:
-            if not self.scenes or rng.random() < self.config.synthetic_fraction:
+            draw = rng.random() if self.scenes or self.rendered else 0.0
+            if self.rendered and synthetic <= draw < synthetic + rendered:
+                sample = self._crop(rng, self.rendered)
+            elif not self.scenes or draw < synthetic:
                 sample = random_stereo_pair(
                     rng, height=height, width=width, max_disparity_px=self.config.max_disparity_px,
                     grey_probability=self.config.grey_fraction,
                     low_texture_probability=self.config.low_texture_fraction,
                 )
             else:
-                index = int(rng.integers(len(self.scenes)))
-                scene = self.scenes[index]
-                if self.config.mirror_fraction > 0 and self.mirrored[index] is not None and rng.random() < self.config.mirror_fraction:
-                    scene = self.mirrored[index]
-                crop = random_crop(
-                    rng, scene, height=height, width=width,
-                    scale_range=self.config.real_scale_range, max_disparity_px=self.config.max_disparity_px,
-                )
-                left, right = photometric_differences(rng, crop.left, crop.right, grey_probability=self.config.grey_fraction)
-                sample = StereoSample(left, right, crop.disparity, crop.valid)
+                sample = self._crop(rng, self.scenes)
             yield to_tensors(sample)
 
 
-def training_batches(config: TrainConfig, device: torch.device) -> Iterator[list[torch.Tensor]]:
+def training_batches(config: TrainConfig, device: torch.device, *, progress: bool = False) -> Iterator[list[torch.Tensor]]:
     """The batches of a run: ``batch_size`` crops of ``crop_hw``; with ``alternate_crop``
-    (height, width, batch size), every second batch is of that size instead, from a second stream."""
-    pairs = TrainingPairs.of_config(config)
+    (height, width, batch size), every second batch is of that size instead, from a second stream.
+    ``progress`` shows a bar while rendered scenes are made."""
+    pairs = TrainingPairs.of_config(config, progress=progress)
     batches = training_loader(pairs, config.batch_size, config.data_workers, device)
     if config.alternate_crop is None:
         return iter(batches)
@@ -264,7 +308,15 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         "  misalignment between the views)"
         + (f"; {100 * config.low_texture_fraction:.0f}% of them low-texture scenes of few, large, mostly flat layers" if config.low_texture_fraction else "")
         + ".",
-        f"- {100 * (1 - config.synthetic_fraction):.0f}% random crops (rescaled {config.real_scale_range[0]}-{config.real_scale_range[1]}x, flipped upside down"
+        *(
+            [
+                f"- {100 * config.rendered_fraction:.0f}% random crops of {config.rendered_scenes} 3D scenes (rooms, corridors, streets, tabletops)",
+                f"  rendered as {config.rendered_hw[1]}x{config.rendered_hw[0]} pairs by models/data/rendered_stereo.py (seeded by the run's seed), cropped like the real scenes.",
+            ]
+            if config.rendered_fraction
+            else []
+        ),
+        f"- {100 * (1 - config.synthetic_fraction - config.rendered_fraction):.0f}% random crops (rescaled {config.real_scale_range[0]}-{config.real_scale_range[1]}x, flipped upside down"
         + (f"; {100 * config.mirror_fraction:.0f}% of them from the mirrored pair where the right view's disparity is published" if config.mirror_fraction else "")
         + ") of these real scenes:",
         *[f"  - {name}" for name in config.train_scenes],
@@ -308,7 +360,7 @@ def train(config: TrainConfig, out_dir: Path, *, progress: bool = True) -> dict[
     started_from = warm_start(model, REPO_ROOT / config.init_weights) if config.init_weights else None
     device = training_device(config.device)
     history, minutes = optimise(
-        model, training_batches(config, device),
+        model, training_batches(config, device, progress=progress),
         lambda batch: stereo_loss(model.forward_all(*batch[:2]), *batch[2:], config.loss_weights, robust_scale_px=config.robust_scale_px),
         lambda: validate(model, synthetic_val, held_out),
         name=config.name, steps=config.steps, learning_rate=config.learning_rate, weight_decay=config.weight_decay,

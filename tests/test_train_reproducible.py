@@ -55,7 +55,7 @@ def test_robust_scale_changes_the_training_and_the_card_names_the_loss(tmp_path)
 
 
 def test_config_rejects_fractions_outside_0_1():
-    for setting in ("grey_fraction", "mirror_fraction", "synthetic_fraction", "low_texture_fraction"):
+    for setting in ("grey_fraction", "mirror_fraction", "synthetic_fraction", "low_texture_fraction", "rendered_fraction"):
         with pytest.raises(ValueError, match=f"{setting} must be in \\[0, 1\\]"):
             TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: 1.5})
 
@@ -69,6 +69,9 @@ def test_config_rejects_fractions_outside_0_1():
         ("alternate_crop", [64, 100, 2], "alternate_crop must be \\[height, width, batch_size\\]"),
         ("alternate_crop", [64, 96], "alternate_crop must be"),
         ("alternate_crop", [64, 96, 0], "alternate_crop must be"),
+        ("rendered_fraction", 0.6, "synthetic_fraction \\+ rendered_fraction must be at most 1"),
+        ("rendered_fraction", 0.1, "rendered_fraction > 0 needs rendered_scenes >= 1"),
+        ("rendered_hw", [384], "rendered_hw must be \\[height, width\\]"),
     ],
 )
 def test_config_rejects_unknown_device_no_workers_and_a_robust_scale_of_zero(setting, value, message):
@@ -115,3 +118,36 @@ def test_alternate_crop_draws_every_second_batch_at_its_size_and_reproduces(tmp_
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
     assert not all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model_a.state_dict().values(), plain.state_dict().values()))
     assert "every second step 1 crops of 128x96" in (tmp_path / "a.md").read_text()
+
+
+def test_rendered_fraction_of_the_pairs_are_crops_of_the_rendered_scenes():
+    import itertools
+
+    from models.data.real_crops import LoadedScene
+    from models.train_stereo import TrainingPairs
+
+    # A rendered "scene" of one constant disparity: its crops have one disparity each (scaled by
+    # the crop's zoom); procedural pairs never do.
+    texture = np.random.default_rng(0).integers(0, 256, (80, 128, 3), dtype=np.uint8)
+    plane = np.full((80, 120), 5.0, np.float32)
+    rendered = LoadedScene("rendered/plane", texture[:, 8:], texture[:, :-8], plane, plane)
+    config = TrainConfig.from_yaml(
+        "configs/train_stereo.yaml",
+        **(SMOKE | {"synthetic_fraction": 0.5, "rendered_fraction": 0.5, "rendered_scenes": 1, "rendered_hw": [80, 120], "train_scenes": ["x/y"]}),
+    )
+    samples = list(itertools.islice(iter(TrainingPairs(config, [], rendered=[rendered])), 40))
+    constant = [float(d[v].std()) < 1e-4 for _, _, d, v in samples]
+    assert 10 <= sum(constant) <= 30
+    only_rendered = dataclasses.replace(config, synthetic_fraction=0.0, rendered_fraction=1.0)
+    assert all(float(d[v].std()) < 1e-4 for _, _, d, v in itertools.islice(iter(TrainingPairs(only_rendered, [], rendered=[rendered])), 10))
+
+
+def test_a_run_with_rendered_scenes_reproduces_and_its_card_says_so(tmp_path):
+    rendered = {"synthetic_fraction": 0.5, "rendered_fraction": 0.5, "rendered_scenes": 2, "rendered_hw": [64, 96], "train_scenes": ["x/y"]}
+    first, model_a = _run(tmp_path, "a", **rendered)
+    second, model_b = _run(tmp_path, "b", **rendered)
+    assert first["history"][-1]["metrics"] == second["history"][-1]["metrics"]
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    card = (tmp_path / "a.md").read_text()
+    assert "- 50% random crops of 2 3D scenes" in card and "rendered as 96x64 pairs" in card

@@ -1236,20 +1236,27 @@ def _random_scene(rng: np.random.Generator, height: int, width: int, kind: str) 
     return _Scene(camera, kept, lighting, sky)
 
 
-def _camera_effects(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 BGR photo of the rendered (H, W, 3) float32 radiance: auto exposure to a
-    mean grey level of 80-150, saturation scaled by 0.35-1 on 70% of images, a Gaussian blur
-    (sigma 0.3-1.2 px) on 40%, then the stereo data's camera response (gain, gamma, vignetting,
-    noise; specular blobs on 5%)."""
-    mean = float(image.mean())
-    exposed = image * np.float32(np.clip(rng.uniform(80.0, 150.0) / max(mean, 1.0), 0.4, 3.0))
-    photo = np.clip(exposed + 0.5, 0, 255).astype(np.uint8)
+def develop(rng: np.random.Generator, images: list[np.ndarray]) -> list[np.ndarray]:
+    """(H, W, 3) uint8 BGR photos of rendered (H, W, 3) float32 radiance images of one scene, all
+    developed alike (the views of a stereo pair): auto exposure of the first image to a mean grey
+    level of 80-150, saturation scaled by 0.35-1 on 70% of draws, a Gaussian blur (sigma 0.3-1.2
+    px) on 40%. No camera noise (:func:`_camera_effects` adds it)."""
+    gain = np.float32(np.clip(rng.uniform(80.0, 150.0) / max(float(images[0].mean()), 1.0), 0.4, 3.0))
+    photos = [np.clip(image * gain + 0.5, 0, 255).astype(np.uint8) for image in images]
     if rng.random() < 0.7:  # procedural colours are more saturated than the world's
         saturation = rng.uniform(0.35, 1.0)
-        grey = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-        photo = cv2.addWeighted(photo, saturation, grey, 1.0 - saturation, 0.0)
+        greys = [cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for photo in photos]
+        photos = [cv2.addWeighted(photo, saturation, grey, 1.0 - saturation, 0.0) for photo, grey in zip(photos, greys)]
     if rng.random() < 0.4:
-        photo = cv2.GaussianBlur(photo, (0, 0), rng.uniform(0.3, 1.2))
+        sigma = rng.uniform(0.3, 1.2)
+        photos = [cv2.GaussianBlur(photo, (0, 0), sigma) for photo in photos]
+    return photos
+
+
+def _camera_effects(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 BGR photo of the rendered (H, W, 3) float32 radiance: :func:`develop`, then
+    the stereo data's camera response (gain, gamma, vignetting, noise; specular blobs on 5%)."""
+    photo = develop(rng, [image])[0]
     return _camera_response(rng, photo, specular=rng.random() < 0.05)
 
 
