@@ -223,10 +223,19 @@ def onnx_properties(weights: str, threads: int, what: str, keys: dict[str, Calla
         raise ConfigError(f"{what} network threads must be at least 1, got {threads}")
     try:
         meta = onnx_session(weights, threads).get_modelmeta().custom_metadata_map
-        properties = {key: convert(meta[f"glassdepth.{key}"]) for key, convert in keys.items()}
-        return {**properties, "info": json.loads(meta.get("glassdepth.info", "{}"))}
     except Exception as error:  # noqa: BLE001 - ONNX Runtime's load errors share no base class
         raise ConfigError(f"cannot load {what} network weights {weights}: {type(error).__name__}: {error}") from None
+    missing = [f"glassdepth.{key}" for key in keys if f"glassdepth.{key}" not in meta]
+    if missing:
+        raise ConfigError(
+            f"cannot load {what} network weights {weights}: not a glassdepth {what} network export "
+            f"(no {', '.join(missing)} metadata; models.export writes it)"
+        )
+    try:
+        properties = {key: convert(meta[f"glassdepth.{key}"]) for key, convert in keys.items()}
+        return {**properties, "info": json.loads(meta.get("glassdepth.info", "{}"))}
+    except ValueError as error:  # json.JSONDecodeError is a ValueError
+        raise ConfigError(f"cannot load {what} network weights {weights}: bad metadata: {error}") from None
 
 
 @register_matcher("net")

@@ -12,6 +12,7 @@ from sensing.cli import EXIT_INPUT, EXIT_OK, main
 from sensing.errors import ConfigError, ShapeError
 from sensing.fileio import read_pfm
 from sensing.mono import MonoEstimator
+from sensing.stereo import DEFAULT_NET_WEIGHTS
 
 
 def _image(height: int, width: int, channels: int | None = 3, dtype=np.uint8) -> np.ndarray:
@@ -75,6 +76,9 @@ def test_bad_weights_are_config_errors(tmp_path):
         MonoEstimator(weights=str(garbage))
     with pytest.raises(ConfigError, match="not found"):
         MonoEstimator(weights=str(tmp_path / "missing.onnx"))
+    if DEFAULT_NET_WEIGHTS.is_file():
+        with pytest.raises(ConfigError, match="not a glassdepth mono network export"):
+            MonoEstimator(weights=str(DEFAULT_NET_WEIGHTS))
 
 
 def test_bad_thread_count(mono_weights):

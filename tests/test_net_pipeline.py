@@ -14,6 +14,7 @@ from sensing.demo_capture import build_demo_capture
 from sensing.pipeline import run_pipeline
 from sensing.capture import load_capture
 from sensing.stereo import DEFAULT_NET_WEIGHTS, build_matcher, onnx_session
+from sensing.mono import DEFAULT_MONO_WEIGHTS
 
 pytestmark = pytest.mark.skipif(not DEFAULT_NET_WEIGHTS.is_file(), reason=f"no shipped weights at {DEFAULT_NET_WEIGHTS}")
 
@@ -70,6 +71,8 @@ def test_stereo_command_with_net_weights(tmp_path, capsys):
     assert "--weights and --net-scales apply to the net method" in capsys.readouterr().err
     assert main([*command, "--method", "net", "--weights", str(tmp_path / "missing.onnx")]) == EXIT_INPUT
     assert "stereo network weights not found" in capsys.readouterr().err
+    assert main([*command, "--method", "net", "--weights", str(DEFAULT_MONO_WEIGHTS)]) == EXIT_INPUT
+    assert "not a glassdepth stereo network export" in capsys.readouterr().err
     assert not out.exists()
     assert main([*command, "--method", "net", "--net-scales", "1,1.5"]) == EXIT_OK and out.is_file()
     out.unlink()
