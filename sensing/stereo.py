@@ -138,7 +138,7 @@ class SgbmMatcher:
 NET_RANGE_TOLERANCE = 1.05
 
 #: The shipped stereo network (trained by ``python -m models.train_stereo --config configs/train_stereo.yaml``).
-DEFAULT_NET_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "stereo_glass_v33.onnx"
+DEFAULT_NET_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "stereo_glass_v40.onnx"
 
 
 def pad_to_stride(image: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[int, int]]:

@@ -27,7 +27,7 @@ from sensing.stereo import onnx_properties  # noqa: E402
 def tiny_config(tmp_path):
     """The shipped training config on small procedural crops only (no data root needed)."""
     raw = yaml.safe_load(Path("configs/train_stereo.yaml").read_text())
-    raw |= {"batch_size": 2, "crop_hw": [64, 96], "max_disparity_px": 24, "synthetic_fraction": 1.0, "train_scenes": [], "validation_scenes": []}
+    raw |= {"batch_size": 2, "crop_hw": [64, 96], "max_disparity_px": 24, "synthetic_fraction": 1.0, "rendered_fraction": 0.0, "rendered_scenes": 0, "train_scenes": [], "validation_scenes": []}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -261,7 +261,7 @@ def test_smoke_training_run(tmp_path):
     loads, and a checkpoint whose PyTorch output is the runtime's."""
     config = TrainConfig.from_yaml(
         "configs/train_stereo.yaml", steps=2, batch_size=2, crop_hw=[64, 128], alternate_crop=[64, 96, 1], max_disparity_px=32,
-        synthetic_fraction=1.0, validation_scenes=[], validate_every=1, train_scenes=[], synthetic_validation_pairs=2,
+        synthetic_fraction=1.0, rendered_fraction=0.0, rendered_scenes=0, validation_scenes=[], validate_every=1, train_scenes=[], synthetic_validation_pairs=2,
     )
     summary = train(config, tmp_path, progress=False)
     for suffix in (".onnx", ".pt", ".md", ".json"):

@@ -11,7 +11,7 @@ pytest.importorskip("torch", reason="training needs torch (the 'train' extra)")
 from models.train_stereo import TrainConfig, load_checkpoint, train  # noqa: E402
 
 SMOKE = dict(
-    steps=3, batch_size=2, crop_hw=[64, 96], max_disparity_px=24, synthetic_fraction=1.0, train_scenes=[],
+    steps=3, batch_size=2, crop_hw=[64, 96], max_disparity_px=24, synthetic_fraction=1.0, rendered_fraction=0.0, rendered_scenes=0, train_scenes=[],
     validation_scenes=[], validate_every=3, synthetic_validation_pairs=2, alternate_crop=None,
 )
 
@@ -76,7 +76,7 @@ def test_config_rejects_fractions_outside_0_1():
 )
 def test_config_rejects_unknown_device_no_workers_and_a_robust_scale_of_zero(setting, value, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig.from_yaml("configs/train_stereo.yaml", **{setting: value})
+        TrainConfig.from_yaml("configs/train_stereo.yaml", **({"synthetic_fraction": 0.5, "rendered_fraction": 0.0, "rendered_scenes": 0} | {setting: value}))
 
 
 def test_training_device_auto_falls_back_to_the_cpu_and_cuda_needs_a_gpu():
