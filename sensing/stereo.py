@@ -225,14 +225,15 @@ def onnx_properties(weights: str, threads: int, what: str, keys: dict[str, Calla
         meta = onnx_session(weights, threads).get_modelmeta().custom_metadata_map
     except Exception as error:  # noqa: BLE001 - ONNX Runtime's load errors share no base class
         raise ConfigError(f"cannot load {what} network weights {weights}: {type(error).__name__}: {error}") from None
-    missing = [f"glassdepth.{key}" for key in keys if f"glassdepth.{key}" not in meta]
+    names = {key: f"glassdepth.{key}" for key in keys}
+    missing = [name for name in names.values() if name not in meta]
     if missing:
         raise ConfigError(
             f"cannot load {what} network weights {weights}: not a glassdepth {what} network export "
             f"(no {', '.join(missing)} metadata; models.export writes it)"
         )
     try:
-        properties = {key: convert(meta[f"glassdepth.{key}"]) for key, convert in keys.items()}
+        properties = {key: convert(meta[names[key]]) for key, convert in keys.items()}
         return {**properties, "info": json.loads(meta.get("glassdepth.info", "{}"))}
     except ValueError as error:  # json.JSONDecodeError is a ValueError
         raise ConfigError(f"cannot load {what} network weights {weights}: bad metadata: {error}") from None
