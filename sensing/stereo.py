@@ -304,9 +304,9 @@ class NetMatcher:
             other, other_confidence = self._run(left, right, factor, stride)
             better = other_confidence > confidence
             disparity[better], confidence[better] = other[better], other_confidence[better]
-        disparity = np.clip(disparity, 0.0, float(max_disparity_px)).astype(np.float32)
+        disparity = np.clip(disparity, 0.0, float(max_disparity_px)).astype(np.float32, copy=False)
         disparity = fill_unmatched(disparity, out_of_view=self.fill_out_of_view, occluded=self.fill_occluded)
-        return DisparityMap(disparity, np.ones(disparity.shape, bool)), np.clip(confidence, 0.0, 1.0).astype(np.float32)
+        return DisparityMap(disparity, np.ones(disparity.shape, bool)), np.clip(confidence, 0.0, 1.0).astype(np.float32, copy=False)
 
     def _run(self, left: np.ndarray, right: np.ndarray, factor: float, stride: int) -> tuple[np.ndarray, np.ndarray]:
         """One network run on the views resized by ``factor`` and padded to ``stride``: disparity

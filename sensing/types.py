@@ -101,7 +101,7 @@ class DisparityMap:
     valid: np.ndarray
 
     def __post_init__(self) -> None:
-        values = np.where(self.valid, self.values_px, np.inf).astype(np.float32)
+        values = np.where(self.valid, self.values_px, np.float32(np.inf)).astype(np.float32, copy=False)
         object.__setattr__(self, "values_px", _frozen(values))
         object.__setattr__(self, "valid", _frozen(self.valid.astype(bool)))
 
