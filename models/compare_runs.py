@@ -21,9 +21,10 @@ from models.training import read_checkpoint, read_run_summary
 from sensing.fileio import write_json_atomic
 
 #: Config settings that say where and how a run executes, not what it trains: runs may differ in
-#: them (that is what a reproduction on other hardware checks), and a setting absent from an
-#: older run's record counts as a difference of this kind.
-EXECUTION_SETTINGS = ("device", "data_workers", "threads", "data_root")
+#: them (that is what a reproduction on other hardware checks, and a rerun beside the original
+#: needs another ``name`` for its files), and a setting absent from an older run's record counts
+#: as a difference of this kind.
+EXECUTION_SETTINGS = ("device", "data_workers", "threads", "data_root", "name")
 
 
 def compare_weights(state_a: dict[str, Any], state_b: dict[str, Any]) -> dict[str, Any]:

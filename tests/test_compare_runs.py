@@ -75,3 +75,12 @@ def test_runs_without_a_validation_history_compare_by_weights(tmp_path):
     result = compare_runs(*paths)
     assert result["weights"]["identical"] == result["weights"]["tensors"] > 0
     assert result["validation"] == {"steps": [], "metrics": {}}
+
+
+def test_a_rerun_under_another_name_compares(tmp_path):
+    """A rerun written beside the original (models/weights/) needs another name for its files."""
+    a = write_run(tmp_path, "run", config={"seed": 0, "name": "run"})
+    b = write_run(tmp_path, "run_rerun", config={"seed": 0, "name": "run_rerun"})
+    result = compare_runs(a, b)
+    assert result["weights"]["identical"] == result["weights"]["tensors"] > 0
+    assert result["execution_differences"] == {"name": ["run", "run_rerun"]}
