@@ -15,7 +15,7 @@ import numpy as np
 
 from sensing.checks import check_image
 from sensing.errors import ShapeError
-from sensing.stereo import as_bgr, network_input, onnx_properties, onnx_session, pad_to_stride
+from sensing.stereo import as_bgr, check_finite_outputs, network_input, onnx_properties, onnx_session, pad_to_stride
 
 DEFAULT_MONO_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "weights" / "mono_glass_v1.onnx"
 
@@ -52,6 +52,7 @@ class MonoEstimator:
         """
         feed = {"image": self.network_input(image)}
         (output,) = onnx_session(self.weights, self.threads, feed["image"].shape[2:]).run(["disparity"], feed)
+        check_finite_outputs(self.weights, "mono", {"disparity": output})
         return normalised_output(output, image.shape[:2], self.properties["long_side_px"])
 
 

@@ -81,6 +81,19 @@ def test_bad_weights_are_config_errors(tmp_path):
             MonoEstimator(weights=str(DEFAULT_NET_WEIGHTS))
 
 
+def test_weights_giving_nan_are_a_config_error(mono_weights, tmp_path):
+    onnx = pytest.importorskip("onnx", reason="editing the weights needs onnx (the 'train' extra)")
+    model = onnx.load(mono_weights)
+    for initializer in model.graph.initializer:
+        if initializer.data_type == onnx.TensorProto.FLOAT:
+            values = onnx.numpy_helper.to_array(initializer)
+            initializer.CopyFrom(onnx.numpy_helper.from_array(np.full_like(values, np.nan), initializer.name))
+    broken = tmp_path / "nan.onnx"
+    onnx.save(model, str(broken))
+    with pytest.raises(ConfigError, match=r"mono network weights .*nan\.onnx gave non-finite values"):
+        MonoEstimator(weights=str(broken)).predict(_image(64, 96))
+
+
 def test_bad_thread_count(mono_weights):
     with pytest.raises(ConfigError, match="threads"):
         MonoEstimator(weights=mono_weights, threads=0)

@@ -241,6 +241,19 @@ def test_missing_weights_is_a_config_error(tmp_path):
         build_matcher("net", weights=str(missing))
 
 
+def test_weights_giving_nan_are_a_config_error(tmp_path):
+    """Broken weights (a NaN in a layer) stop with an error naming the file, not deep in the fill."""
+    torch.manual_seed(0)
+    model = GlassStereoNet(SMALL).eval()
+    with torch.no_grad():
+        model.refinement.head.bias.fill_(float("nan"))
+    path = tmp_path / "nan.onnx"
+    export_stereo_onnx(model, path, METADATA)
+    left, right = textured_pair(48, 64)
+    with pytest.raises(ConfigError, match=r"nan\.onnx gave non-finite values .* disparity, confidence output"):
+        NetMatcher(weights=str(path), threads=1).match(left, right, max_disparity_px=32)
+
+
 def test_build_matcher_net(small_net):
     _, path = small_net
     matcher = build_matcher("net", weights=path, threads=1)
