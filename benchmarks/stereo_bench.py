@@ -31,6 +31,7 @@ from sensing.preprocess import preprocess_capture
 from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher, net_working_scale
 from sensing.types import RectifiedPair, StereoCapture
 from sensing.visibility import fill_occluded, fill_out_of_view
+from sensing.resources import freed_memory_kept
 
 #: Untimed calls of each method before the timed repeats.
 WARMUP_CALLS = 2
@@ -148,6 +149,7 @@ def bench_stereo(
         "size_wh": [int(width), int(height)],
         "max_disparity_px": int(max_disparity),
         "threads": threads,
+        "allocator": freed_memory_kept() or "the C library's defaults",
         "repeats": repeats,
         "warmup_calls": WARMUP_CALLS,
         "onnxruntime_version": onnxruntime.__version__,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from sensing.errors import ConfigError, GlassdepthError
+from sensing.resources import keep_freed_memory
 
 if TYPE_CHECKING:
     from sensing.config import PipelineConfig
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()
     try:
         return args.handler(args)
     except GlassdepthError as error:
