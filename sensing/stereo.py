@@ -174,6 +174,13 @@ def onnx_session(path: str, threads: int, input_hw: tuple[int, int] | None = Non
     from 367 to 298 MB, with SGBM (the mono network's session) from 245 to 224 MB, and the
     network's latency did not measurably change (benchmarks/results/process_runs/).
 
+    The session's worker threads stop spinning when a run returns (``session.force_spinning_stop``).
+    By default they spin on for a while, waiting for more work, and take a core from whatever
+    runs next: plain SGBM-3way right after a network run took 88-90 ms against 72-77 ms with the
+    spinning stopped, while the network's own time did not change (78-81 ms either way; ad-hoc,
+    40 alternated calls, twice, in a busy hour). That also slowed the reference of ``glassdepth
+    bench stereo``, which runs SGBM-3way right after the network.
+
     Every session allocates from one CPU arena registered with ONNX Runtime's environment
     (:func:`_shared_cpu_arena`) instead of an arena of its own, so the mono network reuses the
     blocks the stereo network's run left free: the net pipeline's peak RSS fell from 297 to 272-274
@@ -202,6 +209,7 @@ def _cached_session(path: str, _mtime_ns: int, threads: int, input_hw: tuple[int
     options.inter_op_num_threads = 1
     options.enable_mem_pattern = False
     options.add_session_config_entry("session.use_env_allocators", "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     if input_hw is not None:
         shape = _cached_session(path, _mtime_ns, threads, None).get_inputs()[0].shape
         for name, size in zip(shape[2:], input_hw):
