@@ -8,7 +8,9 @@ net's disparity + confidence path, plain OpenCV SGBM-3way
 (:func:`benchmarks.stereo_parity.plain_sgbm`), and on their own the two background fills of
 :mod:`sensing.visibility` on the network's raw output (the out-of-view band, in the net's time
 already, and the optional occlusion fill), back to back, in a rotating order, so all see the same
-machine load. OpenCV and ONNX Runtime get the same number of threads.
+machine load. OpenCV and ONNX Runtime get the same number of threads. With ``baseline_weights``,
+a second export (e.g. the same weights before a graph change) is timed in the same rotation, with
+the same settings, so the two exports are compared call by call rather than run by run.
 """
 
 import os
@@ -40,6 +42,7 @@ WARMUP_CALLS = 2
 METHODS = ("net", "net_confidence", "sgbm", "fill_out_of_view", "fill_occluded")
 LABELS = {
     "net": "net (disparity)",
+    "baseline_net": "baseline net",
     "net_confidence": "net + confidence",
     "sgbm": "plain SGBM-3way",
     "fill_out_of_view": "  out-of-view fill",
@@ -91,6 +94,7 @@ def bench_stereo(
     capture: StereoCapture | None = None,
     config: PipelineConfig | None = None,
     on_repeat: Callable[[int], None] | None = None,
+    baseline_weights: str | None = None,
 ) -> dict[str, Any]:
     """Time the net and plain SGBM-3way on the same rectified pair; returns JSON-ready results.
 
@@ -102,11 +106,14 @@ def bench_stereo(
         ``scales`` or ``fill_occluded``; default: its defaults)
     capture, config : the capture (default: the 640x480 bench capture) and the pipeline
         settings of its preprocess, rectify and search range (default: the defaults)
+    baseline_weights : another ONNX file to time as ``baseline_net`` (disparity, the same
+        settings as the net) in the same rotation; adds ``net_to_baseline_ratio``
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     weights = str(weights) if weights is not None else str(DEFAULT_NET_WEIGHTS)
     net = NetMatcher(weights=weights, threads=threads, **(net_params or {}))
+    baseline = None if baseline_weights is None else replace(net, weights=str(baseline_weights))
     properties = net.properties
     import onnxruntime
 
@@ -121,16 +128,20 @@ def bench_stereo(
         "fill_out_of_view": lambda: fill_out_of_view(raw),
         "fill_occluded": lambda: fill_occluded(raw),
     }
+    methods = METHODS
+    if baseline is not None:
+        calls["baseline_net"] = lambda: baseline.match(left, right, max_disparity_px=max_disparity)
+        methods = ("net", "baseline_net", *METHODS[1:])
     previous_threads = cv2.getNumThreads()
     cv2.setNumThreads(threads)
     try:
         for _ in range(WARMUP_CALLS):
-            for method in METHODS:
+            for method in methods:
                 calls[method]()
-        times: dict[str, list[float]] = {method: [] for method in METHODS}
+        times: dict[str, list[float]] = {method: [] for method in methods}
         for index in range(repeats):
-            shift = index % len(METHODS)
-            for method in METHODS[shift:] + METHODS[:shift]:
+            shift = index % len(methods)
+            for method in methods[shift:] + methods[:shift]:
                 start = time.perf_counter()
                 calls[method]()
                 times[method].append((time.perf_counter() - start) * 1000.0)
@@ -139,10 +150,17 @@ def bench_stereo(
     finally:
         cv2.setNumThreads(previous_threads)
 
-    results = {method: _summary(times[method]) for method in METHODS}
+    results = {method: _summary(times[method]) for method in methods}
     sgbm_median = statistics.median(times["sgbm"])
     height, width = left.shape[:2]
     net_scale = net_working_scale(max_disparity, properties["max_disparity_px"])
+    comparison = {}
+    if baseline is not None:
+        comparison = {
+            "baseline_weights": baseline.weights,
+            "baseline_net": results["baseline_net"],
+            "net_to_baseline_ratio": round(statistics.median(times["net"]) / statistics.median(times["baseline_net"]), 3),
+        }
     return {
         "capture": capture.source,
         "input_size_wh": [int(capture.left.shape[1]), int(capture.left.shape[0])],
@@ -170,6 +188,7 @@ def bench_stereo(
         "sgbm": {"name": "plain OpenCV SGBM-3way (benchmarks.stereo_parity.plain_sgbm)", **results["sgbm"]},
         "net_to_sgbm_ratio": round(statistics.median(times["net"]) / sgbm_median, 3),
         "net_confidence_to_sgbm_ratio": round(statistics.median(times["net_confidence"]) / sgbm_median, 3),
+        **comparison,
     }
 
 
@@ -184,7 +203,7 @@ def format_stereo_bench(results: dict[str, Any]) -> str:
         ),
         f"{'method':<20}{'median ms':>10}{'p10 ms':>9}{'p90 ms':>9}",
     ]
-    for method in METHODS:
+    for method in ("net", "baseline_net", *METHODS[1:]) if "baseline_net" in results else METHODS:
         row = results[method]
         lines.append(f"{LABELS[method]:<20}{row['median_ms']:>10.1f}{row['p10_ms']:>9.1f}{row['p90_ms']:>9.1f}")
     scale = results["net_input_scale"]
@@ -195,6 +214,8 @@ def format_stereo_bench(results: dict[str, Any]) -> str:
         f"net / SGBM (medians) = {results['net_to_sgbm_ratio']:.2f} "
         f"(with confidence {results['net_confidence_to_sgbm_ratio']:.2f})"
     )
+    if "baseline_net" in results:
+        lines.append(f"net / baseline net (medians) = {results['net_to_baseline_ratio']:.3f} (baseline: {results['baseline_weights']})")
     lines.append(
         f"net: {Path(results['weights']).name}, {results['onnx_mb']:.2f} MB, largest disparity "
         f"{results['net_max_disparity_px']:.0f} px{resized}; onnxruntime {results['onnxruntime_version']}, "

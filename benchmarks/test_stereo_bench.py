@@ -78,6 +78,16 @@ def test_cli_bench_stereo(small_weights, tmp_path, capsys):
     assert "runs at scales 0.5, 1" in capsys.readouterr().out
 
 
+def test_cli_bench_stereo_times_a_baseline_export_in_the_same_runs(small_weights, tmp_path, capsys):
+    out = tmp_path / "bench_stereo.json"
+    arguments = ["--weights", small_weights, "--baseline-weights", small_weights, "--repeats", "2", "--threads", "1", "--out", str(out)]
+    assert main(["bench", "stereo", *arguments]) == EXIT_OK
+    saved = json.loads(out.read_text())
+    assert saved["baseline_weights"] == small_weights and saved["baseline_net"]["median_ms"] > 0
+    assert saved["net_to_baseline_ratio"] > 0
+    assert "net / baseline net (medians)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -86,6 +96,7 @@ def test_cli_bench_stereo(small_weights, tmp_path, capsys):
         (["--repeats", "0"], "--repeats must be at least 1"),
         (["--threads", "0"], "--threads must be at least 1"),
         (["--net-scales", "1,9"], "net scales must be one or more factors"),
+        (["--baseline-weights", "{tmp}/missing.onnx"], "stereo network weights not found"),
     ],
 )
 def test_cli_bench_stereo_bad_input(small_weights, tmp_path, capsys, arguments, message):

@@ -193,6 +193,10 @@ def _parser() -> argparse.ArgumentParser:
         "stereo", parents=[common], help="stereo network latency against plain SGBM-3way at 640x480"
     )
     bench_stereo.add_argument("--weights", type=Path, help="ONNX weights of the net (default: the shipped ones)")
+    bench_stereo.add_argument(
+        "--baseline-weights", type=Path, metavar="ONNX",
+        help="another export to time call by call against the net (same settings), e.g. before a graph change",
+    )
     _add_net_scales_option(bench_stereo)
     bench_stereo.add_argument("--repeats", type=int, default=30, help="timed runs after two warm-up calls (default 30)")
     bench_stereo.add_argument("--threads", type=int, help="CPU threads (default: the device profile's)")
@@ -525,7 +529,10 @@ def _bench_stereo(args: argparse.Namespace) -> int:
     threads = args.threads or load_device_profile(config.device).threads
     params = {key: value for key, value in _net_params(args, config).items() if key != "threads"}
     weights = str(params.pop("weights", DEFAULT_NET_WEIGHTS))
-    NetMatcher(weights=weights, threads=threads, **params)  # bad weights or settings: fail before the progress bar
+    baseline = None if args.baseline_weights is None else str(args.baseline_weights)
+    for checked in (weights, baseline):  # bad weights or settings: fail before the progress bar
+        if checked is not None:
+            NetMatcher(weights=checked, threads=threads, **params)
     with tqdm(total=args.repeats, unit="run", file=sys.stderr) as bar:
         results = bench_stereo(
             weights=weights,
@@ -534,6 +541,7 @@ def _bench_stereo(args: argparse.Namespace) -> int:
             net_params=params,
             config=config,
             on_repeat=lambda _: bar.update(),
+            baseline_weights=baseline,
         )
     print(format_stereo_bench(results))
     print(f"wrote {write_json_atomic(args.out, results)}")
