@@ -364,8 +364,8 @@ class Refinement(nn.Module):
         The matching cues (``2 * correlation_radius + 3`` channels) get zero channels, and their
         weights zero columns, up to a multiple of 8, so their convolution runs in that layout too;
         otherwise the sum falls back to the plain layout and each residual block converts its
-        input and output (18 layout conversions in the graph instead of 8; 3-4 % faster at
-        640x480 on 2 threads, three alternated runs, ad-hoc).
+        input and output (18 layout conversions in the graph instead of 8; 0.95-0.96 of the time
+        at 640x480 on 2 threads, benchmarks/results/bench_stereo_runs/v40_cues_padded_vs_*).
         """
         if self.training:
             return self.enter(torch.cat([left, matching], dim=1))
