@@ -269,7 +269,7 @@ class NetMatcher:
     input's pixels. Pixels without a match in the right view can then take the background's
     disparity (:mod:`sensing.visibility`): ``fill_out_of_view`` (on by default; about 0.4 ms at
     640x480) the band left of the right camera's view, ``fill_occluded`` (off by default: about
-    3 ms at 640x480, 5-6 % of the network's time) the occluded pixels. Besides the disparity,
+    3.6 ms at 640x480, 6 % of the network's time) the occluded pixels. Besides the disparity,
     :meth:`match_with_confidence` returns the network's per-pixel confidence (probability that
     its own error is below 2 px; not changed by the fill).
 
