@@ -30,10 +30,10 @@ from calibration.rectify import Rectifier
 from sensing.config import PipelineConfig
 from sensing.pipeline import rectify_online, search_range_px
 from sensing.preprocess import preprocess_capture
+from sensing.resources import freed_memory_kept
 from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher, net_working_scale
 from sensing.types import RectifiedPair, StereoCapture
 from sensing.visibility import fill_occluded, fill_out_of_view
-from sensing.resources import freed_memory_kept
 
 #: Untimed calls of each method before the timed repeats.
 WARMUP_CALLS = 2
@@ -48,6 +48,11 @@ LABELS = {
     "fill_out_of_view": "  out-of-view fill",
     "fill_occluded": "  occlusion fill",
 }
+
+
+def timed_methods(with_baseline: bool) -> tuple[str, ...]:
+    """:data:`METHODS`, with ``baseline_net`` after ``net`` when a baseline export is timed."""
+    return ("net", "baseline_net", *METHODS[1:]) if with_baseline else METHODS
 
 
 #: Size (W, H) at which the matchers are timed, as the issue states the latency target.
@@ -128,10 +133,9 @@ def bench_stereo(
         "fill_out_of_view": lambda: fill_out_of_view(raw),
         "fill_occluded": lambda: fill_occluded(raw),
     }
-    methods = METHODS
+    methods = timed_methods(baseline is not None)
     if baseline is not None:
         calls["baseline_net"] = lambda: baseline.match(left, right, max_disparity_px=max_disparity)
-        methods = ("net", "baseline_net", *METHODS[1:])
     previous_threads = cv2.getNumThreads()
     cv2.setNumThreads(threads)
     try:
@@ -203,7 +207,7 @@ def format_stereo_bench(results: dict[str, Any]) -> str:
         ),
         f"{'method':<20}{'median ms':>10}{'p10 ms':>9}{'p90 ms':>9}",
     ]
-    for method in ("net", "baseline_net", *METHODS[1:]) if "baseline_net" in results else METHODS:
+    for method in timed_methods("baseline_net" in results):
         row = results[method]
         lines.append(f"{LABELS[method]:<20}{row['median_ms']:>10.1f}{row['p10_ms']:>9.1f}{row['p90_ms']:>9.1f}")
     scale = results["net_input_scale"]
