@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from sensing.mono import DEFAULT_MONO_WEIGHTS, MonoEstimator
-from sensing.resources import freed_memory_kept
+from sensing.resources import allocator_setting
 from sensing.stereo import onnx_session
 
 #: Size (W, H) at which the network is timed, as the issue states the latency target.
@@ -97,7 +97,7 @@ def bench_mono(
         "size_wh": [int(image.shape[1]), int(image.shape[0])],
         "network_input_hw": [int(feed["image"].shape[2]), int(feed["image"].shape[3])],
         "threads": threads,
-        "allocator": freed_memory_kept() or "the C library's defaults",
+        "allocator": allocator_setting(),
         "repeats": repeats,
         "warmup_calls": WARMUP_CALLS,
         "onnxruntime_version": onnxruntime.__version__,

@@ -45,7 +45,7 @@ from sensing.errors import StageError
 from sensing.fileio import read_image
 from sensing.pipeline import rectify_online
 from sensing.preprocess import preprocess_capture, to_uint8_bgr
-from sensing.resources import freed_memory_kept
+from sensing.resources import allocator_setting
 from sensing.stereo import SgbmMatcher, round_up_disparities
 from sensing.types import RectifiedPair, StereoCapture
 
@@ -319,7 +319,7 @@ def bench_stage_time(config: PipelineConfig, *, repeats: int = 30) -> dict[str, 
     return {
         "size_wh": [int(capture.left.shape[1]), int(capture.left.shape[0])],
         "threads": profile.threads,
-        "allocator": freed_memory_kept() or "the C library's defaults",
+        "allocator": allocator_setting(),
         "repeats": repeats,
         "drift_deg": list(TIMING_DRIFT_DEG),
         "estimate_deg": drift.rotvec_deg.round(4).tolist(),

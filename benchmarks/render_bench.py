@@ -25,7 +25,7 @@ from sensing.novel_view.layers import cut_layers, layered_depth_from_cut
 from sensing.novel_view.mesh import mesh_from_layers
 from sensing.novel_view.render import LayerRenderer, camera_path
 from sensing.novel_view.types import LayeredDepthImage
-from sensing.resources import freed_memory_kept
+from sensing.resources import allocator_setting
 
 #: Size (W, H) at which the 3D photo is timed.
 BENCH_SIZE_WH = (640, 480)
@@ -129,7 +129,7 @@ def bench_render(
         "radius": BENCH_RADIUS,
         "first_frame_steps": ["cut", "fill", *extra_steps, "prepare", "first frame"],
         "threads": threads,
-        "allocator": freed_memory_kept() or "the C library's defaults",
+        "allocator": allocator_setting(),
         "repeats": repeats,
         "frames_per_repeat": frames,
         "opencv_version": cv2.__version__,

@@ -30,7 +30,7 @@ from calibration.rectify import Rectifier
 from sensing.config import PipelineConfig
 from sensing.pipeline import rectify_online, search_range_px
 from sensing.preprocess import preprocess_capture
-from sensing.resources import freed_memory_kept
+from sensing.resources import allocator_setting
 from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher, net_working_scale
 from sensing.types import RectifiedPair, StereoCapture
 from sensing.visibility import fill_occluded, fill_out_of_view
@@ -171,7 +171,7 @@ def bench_stereo(
         "size_wh": [int(width), int(height)],
         "max_disparity_px": int(max_disparity),
         "threads": threads,
-        "allocator": freed_memory_kept() or "the C library's defaults",
+        "allocator": allocator_setting(),
         "repeats": repeats,
         "warmup_calls": WARMUP_CALLS,
         "onnxruntime_version": onnxruntime.__version__,

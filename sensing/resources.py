@@ -16,7 +16,7 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 #: ``mallopt`` parameter numbers of glibc's malloc.h.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_freed_memory_kept: str | None = None
+_allocator_setting = "the C library's defaults"
 
 
 def reset_peak_rss() -> bool:
@@ -60,16 +60,17 @@ def keep_freed_memory(mmap_threshold_mb: int = 32, trim_threshold_mb: int = 64) 
     Process-wide, so the command line calls it and a library does not; returns False (and
     changes nothing) where the C library is not glibc.
     """
-    global _freed_memory_kept
+    global _allocator_setting
     if platform.libc_ver()[0] != "glibc":
         return False
     mallopt = ctypes.CDLL(None).mallopt
     if not (mallopt(_M_MMAP_THRESHOLD, mmap_threshold_mb << 20) and mallopt(_M_TRIM_THRESHOLD, trim_threshold_mb << 20)):
         return False
-    _freed_memory_kept = f"glibc malloc: mmap threshold {mmap_threshold_mb} MiB, trim threshold {trim_threshold_mb} MiB"
+    _allocator_setting = f"glibc malloc: mmap threshold {mmap_threshold_mb} MiB, trim threshold {trim_threshold_mb} MiB"
     return True
 
 
-def freed_memory_kept() -> str | None:
-    """What :func:`keep_freed_memory` set in this process (for benchmark records), or None."""
-    return _freed_memory_kept
+def allocator_setting() -> str:
+    """The C allocator's setting in this process, for benchmark records: what
+    :func:`keep_freed_memory` set, or "the C library's defaults"."""
+    return _allocator_setting

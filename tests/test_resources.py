@@ -37,7 +37,7 @@ def test_peak_rises_with_a_touched_allocation_and_resets_after_freeing() -> None
 
 FAULTS_CODE = """
 import resource, numpy as np
-from sensing.resources import freed_memory_kept, keep_freed_memory
+from sensing.resources import allocator_setting, keep_freed_memory
 def page_faults():
     start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(10):
@@ -48,7 +48,7 @@ page_faults()
 before = page_faults()
 kept = keep_freed_memory()
 page_faults()
-print(before, page_faults(), kept, freed_memory_kept())
+print(before, page_faults(), kept, allocator_setting())
 """
 
 
@@ -61,4 +61,3 @@ def test_kept_freed_memory_is_reused_without_page_faults() -> None:
     assert kept == "True" and "mmap threshold 32 MiB" in description
     assert int(before) > 10 * 4 * 200  # most of the 300 pages of each map faulted in again
     assert int(after) < 50
-
