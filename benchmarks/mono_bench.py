@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from sensing.mono import DEFAULT_MONO_WEIGHTS, MonoEstimator
-from sensing.resources import allocator_setting
+from sensing.resources import allocator_setting, host_description
 from sensing.stereo import onnx_session
 
 #: Size (W, H) at which the network is timed, as the issue states the latency target.
@@ -98,6 +98,7 @@ def bench_mono(
         "network_input_hw": [int(feed["image"].shape[2]), int(feed["image"].shape[3])],
         "threads": threads,
         "allocator": allocator_setting(),
+        "host": host_description(),
         "repeats": repeats,
         "warmup_calls": WARMUP_CALLS,
         "onnxruntime_version": onnxruntime.__version__,

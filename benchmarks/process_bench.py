@@ -27,7 +27,7 @@ from sensing.capture import load_capture
 from sensing.config import PipelineConfig, config_to_dict, load_device_profile
 from sensing.demo_capture import build_demo_capture
 from sensing.pipeline import STAGES, run_pipeline
-from sensing.resources import allocator_setting, peak_rss_mb
+from sensing.resources import allocator_setting, host_description, peak_rss_mb
 from sensing.stereo import build_matcher
 from sensing.types import StereoCapture
 
@@ -130,6 +130,7 @@ def bench_process(
         "device_profile": profile.name,
         "threads": profile.threads,
         "allocator": allocator_setting(),
+        "host": host_description(),
         "repeats": repeats,
         "stages": stages,
         "total": {

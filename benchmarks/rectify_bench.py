@@ -45,7 +45,7 @@ from sensing.errors import StageError
 from sensing.fileio import read_image
 from sensing.pipeline import rectify_online
 from sensing.preprocess import preprocess_capture, to_uint8_bgr
-from sensing.resources import allocator_setting
+from sensing.resources import allocator_setting, host_description
 from sensing.stereo import SgbmMatcher, round_up_disparities
 from sensing.types import RectifiedPair, StereoCapture
 
@@ -320,6 +320,7 @@ def bench_stage_time(config: PipelineConfig, *, repeats: int = 30) -> dict[str, 
         "size_wh": [int(capture.left.shape[1]), int(capture.left.shape[0])],
         "threads": profile.threads,
         "allocator": allocator_setting(),
+        "host": host_description(),
         "repeats": repeats,
         "drift_deg": list(TIMING_DRIFT_DEG),
         "estimate_deg": drift.rotvec_deg.round(4).tolist(),

@@ -25,7 +25,7 @@ from sensing.novel_view.layers import cut_layers, layered_depth_from_cut
 from sensing.novel_view.mesh import mesh_from_layers
 from sensing.novel_view.render import LayerRenderer, camera_path
 from sensing.novel_view.types import LayeredDepthImage
-from sensing.resources import allocator_setting
+from sensing.resources import allocator_setting, host_description
 
 #: Size (W, H) at which the 3D photo is timed.
 BENCH_SIZE_WH = (640, 480)
@@ -130,6 +130,7 @@ def bench_render(
         "first_frame_steps": ["cut", "fill", *extra_steps, "prepare", "first frame"],
         "threads": threads,
         "allocator": allocator_setting(),
+        "host": host_description(),
         "repeats": repeats,
         "frames_per_repeat": frames,
         "opencv_version": cv2.__version__,

@@ -30,7 +30,7 @@ from calibration.rectify import Rectifier
 from sensing.config import PipelineConfig
 from sensing.pipeline import rectify_online, search_range_px
 from sensing.preprocess import preprocess_capture
-from sensing.resources import allocator_setting
+from sensing.resources import allocator_setting, host_description
 from sensing.stereo import DEFAULT_NET_WEIGHTS, NetMatcher, net_working_scale
 from sensing.types import RectifiedPair, StereoCapture
 from sensing.visibility import fill_occluded, fill_out_of_view
@@ -172,6 +172,7 @@ def bench_stereo(
         "max_disparity_px": int(max_disparity),
         "threads": threads,
         "allocator": allocator_setting(),
+        "host": host_description(),
         "repeats": repeats,
         "warmup_calls": WARMUP_CALLS,
         "onnxruntime_version": onnxruntime.__version__,
@@ -225,4 +226,5 @@ def format_stereo_bench(results: dict[str, Any]) -> str:
         f"{results['net_max_disparity_px']:.0f} px{resized}; onnxruntime {results['onnxruntime_version']}, "
         f"OpenCV {results['opencv_version']}"
     )
+    lines.append(f"host: {results['host']}")
     return "\n".join(lines)

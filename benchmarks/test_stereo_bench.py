@@ -52,10 +52,11 @@ def test_bench_stereo_one_repeat(small_weights):
 
     text = format_stereo_bench(results)
     lines = text.splitlines()
-    assert len(lines) == 9
+    assert len(lines) == 10
     assert lines[0].startswith(f"stereo on the rectified {width}x{height} pair of a 640x480 capture")
     assert [line.split()[0] for line in lines[2:7]] == ["net", "net", "plain", "out-of-view", "occlusion"]
     assert "net / SGBM (medians)" in text and "small.onnx" in text
+    assert lines[-1] == f"host: {results['host']}"
 
 
 def test_bench_stereo_missing_weights(tmp_path):

@@ -7,12 +7,14 @@ written to ``/proc/self/clear_refs``; elsewhere the process-lifetime peak from
 """
 
 import ctypes
+import os
 import platform
 import resource
 import sys
 from pathlib import Path
 
 _STATUS = Path("/proc/self/status")
+_CPUINFO = Path("/proc/cpuinfo")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 #: ``mallopt`` parameter numbers of glibc's malloc.h.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -74,3 +76,19 @@ def allocator_setting() -> str:
     """The C allocator's setting in this process, for benchmark records: what
     :func:`keep_freed_memory` set, or "the C library's defaults"."""
     return _allocator_setting
+
+
+def host_description() -> str:
+    """The machine a benchmark ran on, for its record: CPU model, the logical CPUs this process
+    may use and the platform, e.g. "AMD EPYC, 2 CPUs usable, Linux x86_64". Latencies measured
+    on different hosts (or by different sessions on shared ones) are not comparable."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in _CPUINFO.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {usable} CPUs usable, {platform.system()} {platform.machine()}"

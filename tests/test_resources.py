@@ -2,6 +2,7 @@
 allocator keeping freed blocks for reuse (in a child process: the setting is process-wide)."""
 
 import gc
+import os
 import platform
 import subprocess
 import sys
@@ -9,9 +10,16 @@ import sys
 import numpy as np
 import pytest
 
-from sensing.resources import peak_rss_mb, reset_peak_rss
+from sensing.resources import host_description, peak_rss_mb, reset_peak_rss
 
 ALLOCATION_MB = 200
+
+
+def test_host_description_names_the_cpus_this_process_may_use() -> None:
+    host = host_description()
+    usable = int(host.split(" CPUs usable")[0].rsplit(", ", 1)[1])
+    assert 1 <= usable <= (os.cpu_count() or 1)
+    assert host.endswith(f"{platform.system()} {platform.machine()}")
 
 
 def test_peak_rss_is_positive() -> None:
