@@ -42,7 +42,7 @@ def test_bench_stereo_one_repeat(small_weights):
     # The pipeline's search range is wider than this net reaches: it runs on shrunk views.
     assert 0 < results["net_input_scale"] < 1
     assert results["onnx_mb"] > 0 and results["onnxruntime_version"]
-    assert results["net_fills"] == {"fill_out_of_view": True, "fill_occluded": False}
+    assert results["net_fills"] == {"fill_out_of_view": True, "fill_occluded": True}
     assert results["net_scales"] == [1.0]
     for method in ("net", "net_confidence", "sgbm", "fill_out_of_view", "fill_occluded"):
         row = results[method]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from sensing.config import StereoConfig
 from sensing.errors import ConfigError, GlassdepthError
 from sensing.resources import keep_freed_memory
 
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     stereo.add_argument("left", type=Path)
     stereo.add_argument("right", type=Path)
     stereo.add_argument("--out", type=Path, required=True, help="disparity PFM to write (float32 px, inf = unknown)")
-    stereo.add_argument("--method", default="sgbm", help="stereo method (default sgbm)")
+    stereo.add_argument("--method", default=StereoConfig.method, help=f"stereo method: net or sgbm (default {StereoConfig.method}, the pipeline's)")
     stereo.add_argument("--max-disparity", type=int, help="search range in px (default: a quarter of the width, at most 256)")
     stereo.add_argument("--weights", type=Path, help="ONNX weights of the net method (default: the shipped ones)")
     _add_net_scales_option(stereo)
@@ -103,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     eval_stereo = eval_commands.add_parser("stereo", parents=[common], help="stereo methods against ground truth")
     eval_stereo.add_argument("--data", type=Path, required=True, help="data root holding stereo/<dataset>/<scene>")
     eval_stereo.add_argument("--datasets", help="comma-separated datasets (default: all)")
-    eval_stereo.add_argument("--method", default="sgbm", help="comma-separated stereo methods (default sgbm)")
+    eval_stereo.add_argument("--method", default=StereoConfig.method, help=f"comma-separated stereo methods, e.g. net,sgbm (default {StereoConfig.method})")
     eval_stereo.add_argument("--weights", type=Path, help="ONNX weights of the net method (default: the shipped ones)")
     _add_net_scales_option(eval_stereo)
     eval_stereo.add_argument(
@@ -137,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     eval_render.add_argument("--data", type=Path, required=True, help="data root holding stereo/<dataset>/<scene>")
     eval_render.add_argument("--datasets", help="comma-separated datasets (default: all)")
-    eval_render.add_argument("--method", default="sgbm", help="stereo method predicting the second disparity (default sgbm)")
+    eval_render.add_argument("--method", default=StereoConfig.method, help=f"stereo method predicting the second disparity (default {StereoConfig.method})")
     eval_render.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "eval_render.json", help="JSON to write")
     eval_render.set_defaults(handler=_eval_render)
 

@@ -33,12 +33,12 @@ class PreprocessConfig:
 
 @dataclass(frozen=True)
 class StereoConfig:
-    """method: a registered matcher (``sgbm``). The disparity search range at the processing
+    """method: a registered matcher (``net``, the project's stereo network, or ``sgbm``). The disparity search range at the processing
     resolution is ``max_disparity_px`` when set, else f·B / ``min_depth_m``, capped at
     ``max_disparity_cap_px``. ``params`` go to the matcher's constructor.
     """
 
-    method: str = "sgbm"
+    method: str = "net"
     max_disparity_px: int | None = None
     min_depth_m: float = 0.35
     max_disparity_cap_px: int = 192
@@ -51,8 +51,14 @@ class ConfidenceConfig:
     left-right consistency (1 at 0 px disagreement, 0 at ``lr_tolerance_px``), uniqueness
     (relative margin of the chosen matching cost over the best rival at least 2 px away, 1 at
     ``uniqueness_margin``; enters with weight ``uniqueness_weight``) and texture (local
-    intensity gradient, 1 at ``texture_grey_levels`` grey levels per pixel). Pixels below ``threshold`` are marked unknown in the outputs;
-    stereo depth is trusted when at least ``min_coverage`` of the pixels are confident.
+    intensity gradient, 1 at ``texture_grey_levels`` grey levels per pixel). Stereo depth is
+    trusted when at least ``min_coverage`` of the pixels reach ``threshold``.
+
+    The pixels below ``threshold``: with ``keep_unconfident`` they keep the matcher's disparity in
+    the outputs (the confidence output still marks them); otherwise they are filled with the mono
+    network (``mono.fuse``) or marked unknown. None (the default) keeps them for a matcher with a
+    confidence of its own (the network, whose guesses there have a lower bad-2 than the mono fill:
+    ``glassdepth eval fusion``, README) and not for SGBM.
     """
 
     lr_tolerance_px: float = 2.0
@@ -61,6 +67,7 @@ class ConfidenceConfig:
     texture_grey_levels: float = 1.5
     threshold: float = 0.3
     min_coverage: float = 0.25
+    keep_unconfident: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -130,8 +137,8 @@ class MonoConfig:
     fallback: when the rectification is unreliable or fewer than ``confidence.min_coverage`` of
     the pixels have confident stereo, the mono network's relative disparity is the output
     (``depth_source: mono``; no metric depth); off: ``depth_source: none``.
-    fuse: otherwise fill the not-confident stereo pixels with the mono disparity aligned to the
-    confident ones (``depth_source: fused``), blending over ``seam_px`` and, when
+    fuse: otherwise, unless ``confidence.keep_unconfident`` keeps them, fill the not-confident
+    stereo pixels with the mono disparity aligned to the confident ones (``depth_source: fused``), blending over ``seam_px`` and, when
     ``correction_sigma_px`` > 0, correcting the mono disparity locally by the alignment
     residual spread with a Gaussian of that many pixels; a not-confident stereo pixel within
     ``agreement_px`` of that mono value keeps its stereo value (0 = never). A fit whose median
@@ -195,6 +202,8 @@ class PipelineConfig:
         _check_range("confidence.texture_grey_levels", self.confidence.texture_grey_levels, 1e-3, 255.0)
         _check_range("confidence.threshold", self.confidence.threshold, 0.0, 1.0)
         _check_range("confidence.min_coverage", self.confidence.min_coverage, 0.0, 1.0)
+        if not (self.confidence.keep_unconfident is None or isinstance(self.confidence.keep_unconfident, bool)):
+            raise ConfigError(f"confidence.keep_unconfident must be true, false or null, got {self.confidence.keep_unconfident!r}")
         rect = self.rectification
         if not isinstance(rect.online, bool):
             raise ConfigError(f"rectification.online must be true or false, got {rect.online!r}")

@@ -11,9 +11,10 @@ stops and says why.
 
 Which depth comes out (``depth_source``) follows the configured policy (:class:`MonoConfig`):
 the rectification is unreliable, or too little stereo is confident → ``mono`` (relative
-disparity in [0, 1], no metric depth) or ``none`` with the fallback off; otherwise ``fused``
-(stereo where confident, aligned mono elsewhere) or ``stereo`` (fusion off, nothing to fill,
-or a mono alignment too poor to use).
+disparity in [0, 1], no metric depth) or ``none`` with the fallback off; otherwise ``stereo``
+where the not-confident pixels keep the matcher's disparity (``confidence.keep_unconfident``;
+by default for the network), else ``fused`` (stereo where confident, aligned mono elsewhere) or
+``stereo`` with the not-confident pixels unknown (fusion off, or a mono alignment too poor to use).
 """
 
 import logging
@@ -249,8 +250,11 @@ def run_pipeline(
             ]
             source, reasons, maps = _without_stereo(runner, rectified, reasons, config, mono_estimator, details)
             return finish(True, source, reasons, **{**maps, "confidence": confidence}, **extras)
-        output, depth_source, reasons = disparity.masked(confident), "stereo", []
-        if config.mono.fuse and not confident.all():
+        keep = config.confidence.keep_unconfident
+        if keep is None:
+            keep = isinstance(matcher, ConfidentMatcher)
+        output, depth_source, reasons = (disparity if keep else disparity.masked(confident)), "stereo", []
+        if not keep and config.mono.fuse and not confident.all():
             relative = runner.run("mono", mono_estimator().predict, rectified.left)
             fused = runner.run(
                 "fusion", fuse_disparity, disparity, confident, relative,
@@ -270,6 +274,9 @@ def run_pipeline(
                     f"mono not fused: its alignment to the confident stereo leaves {fused.alignment.residual_px:.2f} px "
                     f"(allowed {allowed_px:.2f} px: {config.mono.max_alignment_residual} of the near disparity)"
                 )
+        details["stereo"]["unconfident_pixels"] = (
+            "none" if confident.all() else "kept" if keep else "mono" if depth_source == "fused" else "unknown"
+        )
         depth = runner.run(
             "depth", depth_from_disparity, output, focal_px=rectified.focal_px, baseline_m=rectified.baseline_m
         )

@@ -72,6 +72,8 @@ def test_unknown_or_misplaced_keys_are_named(data: dict, message: str) -> None:
         ("confidence", "threshold", 1.5),
         ("confidence", "min_coverage", -0.1),
         ("confidence", "uniqueness_margin", 0.0),
+        ("confidence", "keep_unconfident", 1),
+        ("confidence", "keep_unconfident", "auto"),
         ("photo3d", "path", "spiral"),
         ("photo3d", "frames", 0),
         ("photo3d", "frames", 12.5),

@@ -1,6 +1,8 @@
 """The stereo network's runtime (``NetMatcher`` on ONNX Runtime) against PyTorch, on a small
 random-init network exported to ONNX; MAC counting; a two-step smoke training run."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -75,8 +77,8 @@ def test_odd_size_shape_dtype_and_ranges(small_net):
 
 
 def test_unmatched_pixels_get_the_background_fill(small_net):
-    """By default the runtime fills the out-of-view band of the network's output; the occluded
-    pixels too when asked (sensing.visibility); neither when both are off."""
+    """By default the runtime fills the out-of-view band of the network's output, then the
+    occluded pixels (sensing.visibility); each can be turned off; the confidence is not changed."""
     _, path = small_net
     left, right = textured_pair(75, 101, shift_px=12, seed=5)
     reach = SMALL.max_disparity_px
@@ -85,11 +87,11 @@ def test_unmatched_pixels_get_the_background_fill(small_net):
     np.testing.assert_array_equal(confidence, raw_confidence)
     expected_band, band = fill_out_of_view(raw.values_px)
     assert band.any()
-    np.testing.assert_array_equal(default.values_px, expected_band)
-    assert default.valid.all()
-    both = NetMatcher(weights=path, threads=1, fill_occluded=True).match(left, right, max_disparity_px=reach)
-    np.testing.assert_array_equal(both.values_px, fill_occluded(expected_band)[0])
-    np.testing.assert_array_equal(both.values_px, fill_unmatched(raw.values_px))
+    band_only = NetMatcher(weights=path, threads=1, fill_occluded=False).match(left, right, max_disparity_px=reach)
+    np.testing.assert_array_equal(band_only.values_px, expected_band)
+    np.testing.assert_array_equal(default.values_px, fill_occluded(expected_band)[0])
+    np.testing.assert_array_equal(default.values_px, fill_unmatched(raw.values_px))
+    assert default.valid.all() and not np.array_equal(default.values_px, band_only.values_px)
 
 
 def test_scales_keep_the_most_confident_run_per_pixel(small_net):
@@ -104,7 +106,7 @@ def test_scales_keep_the_most_confident_run_per_pixel(small_net):
     at_big, big_confidence = raw_matcher(path).match_with_confidence(*big, max_disparity_px=round(1.5 * reach))
     scaled = cv2.resize(at_big.values_px, (101, 75), interpolation=cv2.INTER_LINEAR) * (101 / size[0])
     scaled_confidence = cv2.resize(big_confidence, (101, 75), interpolation=cv2.INTER_LINEAR)
-    both = NetMatcher(weights=path, threads=1, fill_out_of_view=False, scales=[1.0, 1.5])
+    both = replace(raw_matcher(path), scales=[1.0, 1.5])
     assert both.scales == (1.0, 1.5)
     fused, confidence = both.match_with_confidence(left, right, max_disparity_px=reach)
     bigger = scaled_confidence > one_confidence

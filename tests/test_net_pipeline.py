@@ -26,8 +26,9 @@ def demo_capture(tmp_path_factory):
 
 def test_pipeline_with_the_network_uses_its_confidence(demo_capture):
     config = config_from_dict({"stereo": {"method": "net"}})
+    assert config == config_from_dict({})  # the default
     result = run_pipeline(load_capture(demo_capture), config)
-    assert result.ok and result.depth_source in ("stereo", "fused"), result.reasons
+    assert result.ok and result.depth_source == "stereo", result.reasons
     assert result.details["stereo"]["method"] == "net"
     assert set(result.confidence.cues) == {"network", "left_right"}
     product = result.confidence.cues["network"] * result.confidence.cues["left_right"]
@@ -67,7 +68,9 @@ def test_stereo_command_with_net_weights(tmp_path, capsys):
     command = ["stereo", *views, "--out", str(out), "--max-disparity", "80"]
     assert main([*command, "--method", "net", "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_OK and out.is_file()
     out.unlink()
-    assert main([*command, "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_INPUT
+    assert main([*command, "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_OK  # net: the default method
+    out.unlink()
+    assert main([*command, "--method", "sgbm", "--weights", str(DEFAULT_NET_WEIGHTS)]) == EXIT_INPUT
     assert "--weights and --net-scales apply to the net method" in capsys.readouterr().err
     assert main([*command, "--method", "net", "--weights", str(tmp_path / "missing.onnx")]) == EXIT_INPUT
     assert "stereo network weights not found" in capsys.readouterr().err
@@ -76,7 +79,7 @@ def test_stereo_command_with_net_weights(tmp_path, capsys):
     assert not out.exists()
     assert main([*command, "--method", "net", "--net-scales", "1,1.5"]) == EXIT_OK and out.is_file()
     out.unlink()
-    assert main([*command, "--net-scales", "1,1.5"]) == EXIT_INPUT
+    assert main([*command, "--method", "sgbm", "--net-scales", "1,1.5"]) == EXIT_INPUT
     assert "--net-scales apply to the net method" in capsys.readouterr().err
     assert main([*command, "--method", "net", "--net-scales", "0"]) == EXIT_INPUT
     assert "net scales must be one or more factors" in capsys.readouterr().err

@@ -35,7 +35,7 @@ def test_stages_are_at_input_size_and_final_is_the_network_output(tmp_path):
     (row,) = score_stages(model, [scene])["scenes"]
     assert row["final"]["bad2"] == bad_pixel_rate(stages["final"], scene.disparity_gt(), 2.0)
     final = np.clip(stages["final"], 0.0, float(search_range_px(scene.disparity_gt())))
-    filled = fill_unmatched(final, occluded=False)  # the runtime's default: the out-of-view band only
+    filled = fill_unmatched(final)  # the runtime's default: the out-of-view band, then the occluded pixels
     assert row["filled"]["bad2"] == bad_pixel_rate(filled, scene.disparity_gt(), 2.0)
     assert row["quarter"]["bad1"] >= row["quarter"]["bad2"] >= row["quarter"]["bad4"]
 
