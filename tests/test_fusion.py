@@ -87,8 +87,10 @@ def test_eval_fusion_on_shared_middlebury_2001(mono_weights) -> None:
     for row in results["scenes"]:
         assert 0.0 < row["low_confidence_fraction"] < 1.0
         assert 0.0 <= row["bad2_low_fused"] <= 100.0 and 0.0 <= row["bad2_low_stereo"] <= 100.0
-        # Filled everywhere: the fused map beats the confident-only stereo map over all pixels.
+        # Filled everywhere: the fused map and the network's whole output beat the confident-only
+        # stereo map over all pixels.
         assert row["bad2_all_fused"] < row["bad2_all_stereo_confident_only"]
+        assert row["bad2_all_stereo_kept"] < row["bad2_all_stereo_confident_only"]
     assert results["mean_all"]["scenes"] == 2
     assert "low stereo" in format_fusion_eval(results)
 
