@@ -40,6 +40,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from benchmarks.datasets import StereoScene, list_stereo_scenes, search_range_px
 from benchmarks.metrics import bad_pixel_rate
 from sensing.checks import check_shape
+from sensing.config import StereoConfig
 from sensing.novel_view.fill import nearest_background_in_row
 from sensing.novel_view.render import render_novel_right
 from sensing.stereo import build_matcher
@@ -247,13 +248,13 @@ def pooled_psnr(scores: Sequence[RenderScore], pixels: str) -> float:
 def evaluate_render(
     scenes: Iterable[StereoScene],
     *,
-    stereo_method: str = "sgbm",
+    stereo_method: str = StereoConfig.method,
     on_scene: Callable[[str], None] | None = None,
 ) -> RenderEvalReport:
     """Score both rendering methods with the ground truth and the predicted disparity on every scene.
 
     stereo_method : registered stereo matcher (:func:`sensing.stereo.build_matcher`) predicting the
-        disparity, run with the scene's :func:`search_range_px` as :mod:`benchmarks.stereo_eval` does
+        disparity (default: the pipeline's), run with the scene's :func:`search_range_px` as :mod:`benchmarks.stereo_eval` does
     on_scene : called with ``dataset/scene`` after each scene (e.g. to show progress)
     """
     matcher = build_matcher(stereo_method)
@@ -293,7 +294,7 @@ def evaluate_render_data(
     root: str | os.PathLike,
     datasets: Sequence[str] | None = None,
     *,
-    stereo_method: str = "sgbm",
+    stereo_method: str = StereoConfig.method,
     on_scene: Callable[[str], None] | None = None,
 ) -> RenderEvalReport:
     """:func:`evaluate_render` on the scenes of :func:`list_stereo_scenes` ``(root, datasets)``."""

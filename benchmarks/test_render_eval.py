@@ -123,7 +123,7 @@ def test_evaluate_render_scores_both_methods_and_disparities(data_root):
     report = evaluate_render(list_stereo_scenes(data_root), on_scene=seen.append)
     assert seen == ["synthetic/square"]
     keys = {(s.disparity, s.method) for s in report.scores}
-    assert keys == {("gt", "layered"), ("gt", "naive"), ("sgbm", "layered"), ("sgbm", "naive")}
+    assert keys == {("gt", "layered"), ("gt", "naive"), ("net", "layered"), ("net", "naive")}  # the pipeline's matcher
     gt_layered = next(s for s in report.scores if (s.disparity, s.method) == ("gt", "layered"))
     assert gt_layered.psnr_covisible > 40 and gt_layered.ssim_covisible > 0.98
     assert 0 < gt_layered.disoccluded_fraction < 0.05
@@ -137,11 +137,14 @@ def test_evaluate_render_scores_both_methods_and_disparities(data_root):
     assert "mean of 1" in report.format_table()
 
 
-def test_cli_eval_render(data_root, tmp_path, capsys):
+def test_cli_eval_render(data_root, tmp_path, capsys, monkeypatch):
     out = tmp_path / "eval_render.json"
     assert main(["eval", "render", "--data", str(data_root), "--out", str(out)]) == EXIT_OK
     saved = json.loads(out.read_text())
     assert saved["data_root"] == str(data_root) and len(saved["scenes"]) == 4
     assert f"wrote {out}" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # the default file is benchmarks/results/eval_render_<method>.json under it
+    assert main(["eval", "render", "--data", str(data_root), "--method", "sgbm"]) == EXIT_OK
+    assert json.loads((tmp_path / "benchmarks" / "results" / "eval_render_sgbm.json").read_text())["stereo_method"] == "sgbm"
     assert main(["eval", "render", "--data", str(data_root), "--datasets", "kitti", "--out", str(out)]) == EXIT_INPUT
     assert "unknown stereo dataset" in capsys.readouterr().err

@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     eval_render.add_argument("--data", type=Path, required=True, help="data root holding stereo/<dataset>/<scene>")
     eval_render.add_argument("--datasets", help="comma-separated datasets (default: all)")
     eval_render.add_argument("--method", default=StereoConfig.method, help=f"stereo method predicting the second disparity (default {StereoConfig.method})")
-    eval_render.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "eval_render.json", help="JSON to write")
+    eval_render.add_argument("--out", type=Path, help=f"JSON to write (default {DEFAULT_RESULTS}/eval_render_<method>.json)")
     eval_render.set_defaults(handler=_eval_render)
 
     demo = commands.add_parser("demo", parents=[common], help="run the pipeline on the built-in Motorcycle sample")
@@ -444,7 +444,8 @@ def _eval_render(args: argparse.Namespace) -> int:
         report = evaluate_render(scenes, stereo_method=args.method, on_scene=progress)
     print(report.format_table())
     payload = {"data_root": str(args.data)} | report.to_dict()
-    print(f"\nwrote {write_json_atomic(args.out, payload)}")
+    out = args.out or DEFAULT_RESULTS / f"eval_render_{args.method}.json"
+    print(f"\nwrote {write_json_atomic(out, payload)}")
     return EXIT_OK
 
 

@@ -33,9 +33,10 @@ class PreprocessConfig:
 
 @dataclass(frozen=True)
 class StereoConfig:
-    """method: a registered matcher (``net``, the project's stereo network, or ``sgbm``). The disparity search range at the processing
-    resolution is ``max_disparity_px`` when set, else f·B / ``min_depth_m``, capped at
-    ``max_disparity_cap_px``. ``params`` go to the matcher's constructor.
+    """method: a registered matcher (``net``, the project's stereo network, or ``sgbm``). The
+    disparity search range at the processing resolution is ``max_disparity_px`` when set, else
+    f·B / ``min_depth_m``, capped at ``max_disparity_cap_px``. ``params`` go to the matcher's
+    constructor.
     """
 
     method: str = "net"
@@ -138,12 +139,13 @@ class MonoConfig:
     the pixels have confident stereo, the mono network's relative disparity is the output
     (``depth_source: mono``; no metric depth); off: ``depth_source: none``.
     fuse: otherwise, unless ``confidence.keep_unconfident`` keeps them, fill the not-confident
-    stereo pixels with the mono disparity aligned to the confident ones (``depth_source: fused``), blending over ``seam_px`` and, when
-    ``correction_sigma_px`` > 0, correcting the mono disparity locally by the alignment
-    residual spread with a Gaussian of that many pixels; a not-confident stereo pixel within
-    ``agreement_px`` of that mono value keeps its stereo value (0 = never). A fit whose median
-    residual exceeds ``max_alignment_residual`` times the 95th percentile of the confident stereo
-    disparity is not used (stereo only, with the reason).
+    stereo pixels with the mono disparity aligned to the confident ones (``depth_source:
+    fused``), blending over ``seam_px`` and, when ``correction_sigma_px`` > 0, correcting the
+    mono disparity locally by the alignment residual spread with a Gaussian of that many
+    pixels; a not-confident stereo pixel within ``agreement_px`` of that mono value keeps its
+    stereo value (0 = never). A fit whose median residual exceeds ``max_alignment_residual``
+    times the 95th percentile of the confident stereo disparity is not used (stereo only, with
+    the reason).
     weights: the ONNX file; null = models/weights/mono_glass_v1.onnx.
     """
 
