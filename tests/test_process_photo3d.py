@@ -134,3 +134,26 @@ def test_write_photo3d_rejects_a_disparity_without_depth_before_writing(tmp_path
     with pytest.raises(InputError, match="no finite positive value"):
         write_photo3d(image, np.zeros(image.shape[:2], np.float32), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("method", "passed"), [("net", False), ("sgbm", True)])
+def test_the_layer_cut_gets_the_confidence_of_a_sparse_stereo_map_only(
+    method: str, passed: bool, capture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network's map keeps its not-confident pixels (dense): no confidence for the layer cut;
+    SGBM-3way's (mono fill off) leaves them unknown: the confidence goes with it."""
+    import sensing.outputs
+
+    seen = []
+
+    def spy(*args, confidence=None, **kwargs):
+        seen.append(confidence)
+        return write_photo3d(*args, confidence=confidence, **kwargs)
+
+    monkeypatch.setattr(sensing.outputs, "write_photo3d", spy)
+    config = tmp_path / "config.yaml"
+    config.write_text(SETTINGS + f"stereo: {{method: {method}}}\n")
+    out = tmp_path / "out"
+    assert main(["process", str(capture), "--out", str(out), "--config", str(config)]) == EXIT_OK
+    assert _report(out)["stereo"]["unconfident_pixels"] == ("unknown" if passed else "kept")
+    assert len(seen) == 1 and (seen[0] is not None) == passed
