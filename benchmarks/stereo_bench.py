@@ -3,11 +3,11 @@
 The pair is the 640x480 bench capture (:func:`benchmarks.process_bench.default_bench_capture`)
 through the pipeline's ``preprocess`` and ``rectify`` stages, resized back to 640x480 (the
 rectification crops to the area both views see), with the pipeline's search range. After two warm-up calls of each, every
-repeat times the net's disparity (with the runtime's default fill of the out-of-view band), the
-net's disparity + confidence path, plain OpenCV SGBM-3way
+repeat times the net's disparity (with the runtime's fills, by default of the out-of-view band
+and the occluded pixels), the net's disparity + confidence path, plain OpenCV SGBM-3way
 (:func:`benchmarks.stereo_parity.plain_sgbm`), and on their own the two background fills of
-:mod:`sensing.visibility` on the network's raw output (the out-of-view band, in the net's time
-already, and the optional occlusion fill), back to back, in a rotating order, so all see the same
+:mod:`sensing.visibility` on the network's raw output (both in the net's time already by
+default), back to back, in a rotating order, so all see the same
 machine load. OpenCV and ONNX Runtime get the same number of threads. With ``baseline_weights``,
 a second export (e.g. the same weights before a graph change) is timed in the same rotation, with
 the same settings, so the two exports are compared call by call rather than run by run.
